@@ -1,0 +1,19 @@
+"""A dependency-free progress bar for the command-line tools (written to stderr)."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], total: int, label: str, stream: IO[str] | None = None, width: int = 30) -> Iterator[T]:
+    """Yield `items`, drawing `label [####----] k/total` after each one."""
+    out = stream or sys.stderr
+    for done, item in enumerate(items, start=1):
+        yield item
+        filled = width * done // max(total, 1)
+        out.write(f"\r{label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total}")
+        out.flush()
+    out.write("\n")
