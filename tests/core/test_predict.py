@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from core import InvalidObservation, Prediction, load_model, predict, predict_many
+from core.model import Model
+from tests.core.conftest import GOOD, make_table
+
+
+def rows(n: int = 60) -> list[dict]:
+    table = make_table(n, seed=7).drop(columns=["y"])
+    records = json.loads(table.to_json(orient="records"))
+    return [{k: (int(v) if k == "Pclass" else v) for k, v in r.items()} for r in records]
+
+
+def test_predict_returns_a_frozen_prediction_consistent_with_its_threshold(tiny_model: Model) -> None:
+    p = predict(GOOD, model=tiny_model)
+    assert isinstance(p, Prediction)
+    assert p.predicted_class == (p.proba >= p.threshold) and isinstance(p.predicted_class, bool)
+    assert p.model_version == tiny_model.version and len(p.model_version) == 64
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.proba = 0.0  # type: ignore[misc]
+
+
+def test_the_threshold_decides_the_class(tiny_dir: Path, tmp_path: Path) -> None:
+    model = load_model(tiny_dir)
+    p = predict(GOOD, model=model)
+    shifted = dataclasses.replace(model, threshold=p.proba)
+    assert predict(GOOD, model=shifted).predicted_class is True
+    shifted = dataclasses.replace(model, threshold=min(1.0, p.proba + 1e-9))
+    assert predict(GOOD, model=shifted).predicted_class is False
+
+
+def test_the_fast_form_gives_scikit_learns_answers(tiny_dir: Path) -> None:
+    fast, slow = load_model(tiny_dir, engine="fast"), load_model(tiny_dir, engine="sklearn")
+    assert (fast.engine, slow.engine) == ("fast", "sklearn")
+    observations = rows() + [{**GOOD, "Port": None, "Age": None}, {**GOOD, "Sex": "unknown"}]
+    for observation in observations:
+        assert predict(observation, model=fast).proba == pytest.approx(predict(observation, model=slow).proba, abs=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["fast", "sklearn"])
+def test_predict_many_matches_one_by_one(tiny_dir: Path, engine: str) -> None:
+    model = load_model(tiny_dir, engine=engine)
+    observations = rows()
+    many = predict_many(observations, model=model)
+    assert [p.proba for p in many] == pytest.approx([predict(o, model=model).proba for o in observations], abs=1e-12)
+
+
+def test_predict_many_names_each_bad_item_by_index_and_scores_none(tiny_model: Model) -> None:
+    with pytest.raises(InvalidObservation) as info:
+        predict_many([GOOD, {**GOOD, "Age": "x"}, 5], model=tiny_model)
+    assert [e.field for e in info.value.errors] == ["1.Age", "2"]
+
+
+def test_a_pipeline_that_cannot_be_compiled_is_served_by_scikit_learn(forest_dir: Path) -> None:
+    model = load_model(forest_dir)
+    assert model.engine == "sklearn"
+    assert model.manifest["fast_sha256"] is None and "not compilable" in model.manifest["fast_reason"]
+    p = predict({**GOOD, "Port": "Atlantis"}, model=model)
+    assert 0.0 <= p.proba <= 1.0 and p.warnings
+    with pytest.raises(Exception, match="no fast form"):
+        load_model(forest_dir, engine="fast")
+
+
+def test_predict_does_no_io(tiny_model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    def no_open(*args: object, **kwargs: object) -> None:
+        raise AssertionError("predict opened a file")
+
+    monkeypatch.setattr(builtins, "open", no_open)
+    monkeypatch.setattr(Path, "read_text", no_open)
+    assert 0.0 < predict(GOOD, model=tiny_model).proba < 1.0
