@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test model lint clean
+.PHONY: install serve test model lint bench lambda-package clean
 
 # The virtual environment is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -22,6 +22,21 @@ test: install
 
 model: install
 	$(PY) -m core.train --data ../shared/data/titanic.csv --target Survived --drop PassengerId,Name,Ticket --out artifacts/titanic
+
+lint: install
+	$(PY) -m ruff check core adapters tests bench scripts handler.py
+	$(PY) -m mypy core adapters
+
+# Benchmarks need a baseline server (Flask + gunicorn) that the service itself does not.
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) -m bench.core_bench
+
+lambda-package: install
+	$(PY) scripts/build_lambda_package.py
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

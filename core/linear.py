@@ -11,7 +11,8 @@ checks that both agree before it ships the fast form.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 FORMAT = "linear-v1"
 
@@ -253,7 +254,7 @@ def _compile_block(steps: list[Any], cols: list[str]) -> tuple[dict[str, dict[st
         return _compile_one_hot(steps[-1], cols, fills)
 
     # Numeric chain: channels are the columns, then the imputer's missing indicators.
-    spec = {c: {"kind": "number", "fill": None, "channels": [{"index": k, "ops": []}], "indicator": None} for k, c in enumerate(cols)}
+    spec: dict[str, dict[str, Any]] = {c: {"kind": "number", "fill": None, "channels": [{"index": k, "ops": []}], "indicator": None} for k, c in enumerate(cols)}
     indicators: list[tuple[str, list[float]]] = []  # (column, [value if missing, value if present])
     width = len(cols)
     for step in steps:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import IO, Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import IO, TypeVar
 
 T = TypeVar("T")
 

@@ -6,8 +6,9 @@ Validation is plain Python on purpose: it runs on every request, before any libr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from core.errors import FieldError, InvalidObservation
 
