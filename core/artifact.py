@@ -63,7 +63,7 @@ def infer_schema(X: Any, pipeline: Any, positive_index: int) -> Schema:
         kind = "integer" if pd.api.types.is_integer_dtype(column) else "number"
         seen_min = float(present.min()) if len(present) else None
         seen_max = float(present.max()) if len(present) else None
-        stats["quantiles"] = [float(q) for q in np.quantile(present, np.linspace(0, 1, 11))] if len(present) else []
+        stats.update(_quantile_bins(present.to_numpy(dtype=float)))
         features.append(
             Feature(
                 name=str(name), kind=kind, dtype=str(column.dtype), nullable=nullable,
@@ -73,6 +73,20 @@ def infer_schema(X: Any, pipeline: Any, positive_index: int) -> Schema:
             )
         )
     return Schema(tuple(features))
+
+
+def _quantile_bins(values: Any) -> dict[str, Any]:
+    """Decile edges of the training values and the share of values in each bin, for drift (PSI).
+
+    Bins are those of core.quality.numeric_bin: value v falls in bisect_right(edges, v).
+    """
+    import numpy as np
+
+    if not len(values):
+        return {"bin_edges": [], "bin_shares": []}
+    edges = sorted({float(q) for q in np.quantile(values, np.linspace(0.1, 0.9, 9))})
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return {"bin_edges": edges, "bin_shares": [float(c) for c in counts / len(values)]}
 
 
 def _scores_finitely(pipeline: Any, frame: Any, positive_index: int) -> bool:
