@@ -1,0 +1,175 @@
+"""The Starlette app: routes that parse requests, call the service and shape its answers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Scope
+
+from adapters.http.auth import ApiKeyGuard
+from adapters.http.body import check_content_type, parse_json, read_body
+from adapters.http.errors import HttpError
+from adapters.http.middleware import RequestContext
+from adapters.http.openapi import openapi_document, render_html
+from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
+from adapters.http.shapes import (
+    BatchPrediction,
+    batch_errors,
+    list_limit,
+    path_id,
+    predict_request,
+    update_request,
+)
+from adapters.settings import Settings
+from core.errors import CoreError, InvalidObservation
+from core.service import MAX_LIST_LIMIT, PredictionService
+
+logger = logging.getLogger("sklearn_serve.http")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Api:
+    """The endpoints, bound to one service and one configuration."""
+
+    def __init__(self, service: PredictionService, settings: Settings) -> None:
+        self.service = service
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_batch = settings.max_batch
+        self.guard = ApiKeyGuard(settings.api_key)
+        # Static answers are rendered once: the model and the document cannot change while running.
+        self.model_card = _json_bytes(service.model.card())
+        self.protected = {"update", "listPredictions", "getPrediction", "listDbContents"}
+        if settings.predict_requires_key:
+            self.protected.add("predict")
+        document = openapi_document(
+            service.model,
+            max_batch=settings.max_batch,
+            max_body_bytes=settings.max_body_bytes,
+            protected=self.protected if self.guard.enabled else (),
+            auth_enabled=self.guard.enabled,
+        )
+        self.openapi = _json_bytes(document)
+        self.docs_html = render_html(document)
+
+    async def json_body(self, request: Request) -> Any:
+        check_content_type(request.headers.get("content-type"))
+        return parse_json(await read_body(request, self.max_body_bytes))
+
+    async def predict(self, request: Request) -> Response:
+        call = predict_request(await self.json_body(request), self.max_batch)
+        # Store calls block (SQLite fsync, DynamoDB round trips): keep them off the event loop.
+        if isinstance(call, BatchPrediction):
+            try:
+                results = await run_in_threadpool(self.service.predict_batch, call.items, call.strict)
+            except InvalidObservation as e:
+                raise batch_errors(e) from e
+            return JSONResponse({"predictions": [record.as_json() for record, _ in results]})
+        record, _ = await run_in_threadpool(self.service.predict, call.id, call.observation, call.strict)
+        return JSONResponse(record.as_json())
+
+    async def update(self, request: Request) -> Response:
+        prediction_id, true_class = update_request(await self.json_body(request))
+        record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
+        return JSONResponse(record.as_json())
+
+    async def list_predictions(self, request: Request) -> Response:
+        limit = list_limit(request.query_params.get("limit"))
+        page = await run_in_threadpool(self.service.list, limit, request.query_params.get("cursor") or None)
+        return JSONResponse({"predictions": [r.as_json() for r in page.items], "next_cursor": page.next_cursor})
+
+    async def get_prediction(self, request: Request) -> Response:
+        record = await run_in_threadpool(self.service.get, path_id(request.path_params["prediction_id"]))
+        return JSONResponse(record.as_json())
+
+    async def list_db_contents(self, request: Request) -> Response:
+        page = await run_in_threadpool(self.service.list, MAX_LIST_LIMIT, None)
+        return JSONResponse([r.as_json() for r in page.items])
+
+    async def health(self, request: Request) -> Response:
+        await run_in_threadpool(self.service.store.check)
+        return JSONResponse({"status": "ok", "model_version": self.service.model.version, "store": "ok"})
+
+    async def model(self, request: Request) -> Response:
+        return Response(self.model_card, media_type="application/json")
+
+    async def openapi_json(self, request: Request) -> Response:
+        return Response(self.openapi, media_type="application/json")
+
+    async def docs(self, request: Request) -> Response:
+        return HTMLResponse(
+            self.docs_html, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+        )
+
+    def guarded(self, operation_id: str, endpoint: Endpoint) -> Endpoint:
+        """`endpoint`, behind the API key check when the operation is protected (before the body is read)."""
+        if operation_id not in self.protected or not self.guard.enabled:
+            return endpoint
+
+        async def checked(request: Request) -> Response:
+            self.guard.check(request.headers)
+            return await endpoint(request)
+
+        return checked
+
+
+def build_app(service: PredictionService, settings: Settings) -> Starlette:
+    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda."""
+    api = Api(service, settings)
+    table: list[tuple[str, str, str, Endpoint, str]] = [
+        # (path, method, operation id, endpoint, path as logged)
+        ("/predict", "POST", "predict", api.predict, "/predict"),
+        ("/update", "POST", "update", api.update, "/update"),
+        ("/predictions", "GET", "listPredictions", api.list_predictions, "/predictions"),
+        ("/predictions/{prediction_id:path}", "GET", "getPrediction", api.get_prediction, "/predictions/{id}"),
+        ("/list-db-contents", "GET", "listDbContents", api.list_db_contents, "/list-db-contents"),
+        ("/health", "GET", "health", api.health, "/health"),
+        ("/model", "GET", "model", api.model, "/model"),
+        ("/openapi.json", "GET", "openapi", api.openapi_json, "/openapi.json"),
+        ("/docs", "GET", "docs", api.docs, "/docs"),
+    ]
+    routes = []
+    logged_as: dict[Any, str] = {}
+    for path, method, operation_id, endpoint, logged in table:
+        handler = api.guarded(operation_id, endpoint)
+        routes.append(Route(path, handler, methods=[method], name=operation_id))
+        logged_as[handler] = logged
+
+    def route_of(scope: Scope) -> str | None:
+        return logged_as.get(scope.get("endpoint"))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext, route_of=route_of)],
+        exception_handlers={HttpError: _problem, CoreError: _problem, HTTPException: _problem},
+    )
+    # `/predict/` is an unknown route (404), not a redirect that no client or schema expects.
+    app.router.redirect_slashes = False
+    app.state.api = api
+    return app
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        exc = from_starlette(exc, request.method, request.url.path)  # type: ignore[assignment]
+    problem = problem_for(exc)
+    request_id = getattr(request.state, "request_id", None)
+    if problem.type is STORE_UNAVAILABLE:
+        logger.warning(json.dumps({"event": "store_unavailable", "request_id": request_id, "error": str(exc)}))
+    elif problem.type is INTERNAL:
+        logger.error(json.dumps({"event": "internal_error", "request_id": request_id}), exc_info=exc)
+    return problem.response(request_id)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")

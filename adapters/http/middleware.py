@@ -1,0 +1,91 @@
+"""Per-request context as pure ASGI middleware: request id, one access log line, the last-resort 500."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.http.problems import problem_for
+
+REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID_LENGTH = 200
+
+logger = logging.getLogger("sklearn_serve.http")
+
+
+def valid_request_id(value: str | None) -> bool:
+    """A client's id is kept when it is 1 to 200 printable ASCII characters (safe to log and echo)."""
+    return value is not None and 0 < len(value) <= MAX_REQUEST_ID_LENGTH and all(" " <= ch <= "~" for ch in value)
+
+
+class RequestContext:
+    """Outermost middleware of the app.
+
+    Gives every request an id (the client's X-Request-ID when valid, else a new uuid4 hex), puts
+    it in `request.state.request_id` and the response's X-Request-ID, logs one JSON line per
+    request, and turns any exception that escaped the app into a bare 500 problem (details go to
+    the log only). `route_of` names the matched route template, so the log never holds raw paths,
+    which carry prediction ids.
+    """
+
+    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str | None]) -> None:
+        self.app = app
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = 499  # nginx's "client closed request": nothing can be sent back
+        except Exception:
+            logger.exception(json.dumps({"event": "unhandled_error", "request_id": request_id}))
+            if response_started:
+                raise
+            await problem_for(RuntimeError()).response(request_id)(scope, receive, send_with_id)
+        finally:
+            logger.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": self.route_of(scope),
+                        "status": status,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                    separators=(",", ":"),
+                )
+            )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if valid_request_id(text) else None
+    return None

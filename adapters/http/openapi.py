@@ -1,0 +1,421 @@
+"""The OpenAPI 3.1 document of this API, and the same document as a self-contained HTML page.
+
+Written by hand, from the model's schema and the settings, so that it is exact: the observation
+schema is the model's features, batch and body limits are the configured ones, and the 401
+responses and security requirements appear only when an API key is configured. Each operation
+lists every status it can answer (tests/http checks the routes against the app's).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from adapters.http.body import MAX_DEPTH
+from adapters.http.problems import (
+    CONFLICT,
+    INTERNAL,
+    MALFORMED,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPES,
+    STORE_UNAVAILABLE,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNKNOWN_PREDICTION,
+    UNSUPPORTED_MEDIA_TYPE,
+    VALIDATION,
+    ProblemType,
+)
+from core.model import Model
+from core.records import MAX_ABS_INT_ID, MAX_ID_LENGTH
+from core.schema import Feature
+from core.service import MAX_LIST_LIMIT
+
+TITLE = "sklearn-serve"
+JSON = "application/json"
+
+
+def openapi_document(
+    model: Model, *, max_batch: int, max_body_bytes: int, protected: Iterable[str], auth_enabled: bool
+) -> dict[str, Any]:
+    """The document; `protected` holds the operation ids that need the API key."""
+    protected = set(protected)
+    body_problems = (MALFORMED, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
+
+    def operation(
+        op_id: str,
+        summary: str,
+        description: str,
+        ok: tuple[str, dict[str, Any]],
+        problems: tuple[ProblemType, ...] = (),
+        **extra: Any,
+    ) -> dict[str, Any]:
+        statuses = set(problems) | {INTERNAL}
+        if op_id in protected:
+            statuses.add(UNAUTHORIZED)
+        responses: dict[str, Any] = {"200": {"description": ok[0], "content": {JSON: {"schema": ok[1]}}}}
+        for status in sorted({p.status for p in statuses}):
+            kinds = sorted((p for p in statuses if p.status == status), key=lambda p: p.name)
+            response: dict[str, Any] = {
+                "description": " / ".join(f"{p.title}: {p.meaning}" for p in kinds),
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            if status == UNAUTHORIZED.status:
+                response["headers"] = {
+                    "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}
+                }
+            responses[str(status)] = response
+        op: dict[str, Any] = {
+            "operationId": op_id,
+            "summary": summary,
+            "description": description,
+            "parameters": [{"$ref": "#/components/parameters/RequestId"}, *extra.pop("parameters", [])],
+            "responses": responses,
+            **extra,
+        }
+        if op_id in protected and auth_enabled:
+            op["security"] = [{"bearer": []}, {"apiKey": []}]
+        return op
+
+    def body(ref: str) -> dict[str, Any]:
+        return {"required": True, "content": {JSON: {"schema": {"$ref": ref}}}}
+
+    record = {"$ref": "#/components/schemas/PredictionRecord"}
+    paths = {
+        "/predict": {
+            "post": operation(
+                "predict",
+                "Predict one observation or a batch, and record the answer",
+                "Send `{id, observation}` for one prediction or `{observations: [{id, observation}, ...]}` for "
+                f"up to {max_batch}. Every prediction is stored under its id. Sending the same id with the "
+                "same observation again returns the stored prediction unchanged (safe retries); the same id "
+                "with another observation is a 409. A batch is all or nothing: if any item is invalid, "
+                "nothing is stored and the 422 names every bad field as `observations[<index>].<field>`. "
+                "With `strict: true`, keys that are not features of the model are errors instead of warnings.",
+                (
+                    "The stored prediction (one) or predictions, in request order (batch)",
+                    {"oneOf": [record, {"$ref": "#/components/schemas/PredictionBatch"}]},
+                ),
+                (*body_problems, CONFLICT, VALIDATION, STORE_UNAVAILABLE),
+                requestBody=body("#/components/schemas/PredictRequest"),
+            )
+        },
+        "/update": {
+            "post": operation(
+                "update",
+                "Record the true class of a stored prediction",
+                "Sets `true_class` (0, 1, false or true; booleans are stored as 0/1). Setting it again replaces it.",
+                ("The updated prediction", record),
+                (*body_problems, UNKNOWN_PREDICTION, VALIDATION, STORE_UNAVAILABLE),
+                requestBody=body("#/components/schemas/UpdateRequest"),
+            )
+        },
+        "/predictions": {
+            "get": operation(
+                "listPredictions",
+                "List stored predictions, newest first",
+                "Pass `next_cursor` back as `cursor` for the next page; it is null on the last page.",
+                ("One page of predictions", {"$ref": "#/components/schemas/PredictionPage"}),
+                (VALIDATION, STORE_UNAVAILABLE),
+                parameters=[
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 100},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "required": False,
+                        "description": "The opaque `next_cursor` of the previous page.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+            )
+        },
+        "/predictions/{id}": {
+            "get": operation(
+                "getPrediction",
+                "Get one stored prediction",
+                "An optional minus sign and digits name an integer id (`/predictions/42` is id 42); anything "
+                'else is a string id. To fetch a string id made of digits, wrap it in double quotes '
+                '(`/predictions/%2242%22` is id "42"). Percent-encode `/`, `?`, `#` and `%` in ids.',
+                ("The prediction", record),
+                (UNKNOWN_PREDICTION, VALIDATION, STORE_UNAVAILABLE),
+                parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+        "/list-db-contents": {
+            "get": operation(
+                "listDbContents",
+                "The newest stored predictions as a plain list (kept for clients of the original app)",
+                f"At most {MAX_LIST_LIMIT} predictions, newest first. Use GET /predictions to page through all.",
+                ("Predictions, newest first", {"type": "array", "items": record, "maxItems": MAX_LIST_LIMIT}),
+                (STORE_UNAVAILABLE,),
+            )
+        },
+        "/health": {
+            "get": operation(
+                "health",
+                "Is the service able to answer?",
+                "200 when the model is loaded and the store answers; 503 (a problem) when the store does not.",
+                ("Healthy", {"$ref": "#/components/schemas/Health"}),
+                (STORE_UNAVAILABLE,),
+            )
+        },
+        "/model": {
+            "get": operation(
+                "model",
+                "The model card: features, threshold, metrics, versions and hashes of the served artifact",
+                "The artifact's manifest plus `model_version` and the `engine` serving it.",
+                ("The model card", {"type": "object", "required": ["model_version"]}),
+            )
+        },
+        "/openapi.json": {
+            "get": operation(
+                "openapi",
+                "This document",
+                "OpenAPI 3.1.",
+                ("The OpenAPI document", {"type": "object"}),
+            )
+        },
+        "/docs": {
+            "get": operation(
+                "docs",
+                "This document as an HTML page",
+                "Self-contained: no scripts, nothing loaded from elsewhere.",
+                ("An HTML page", {"type": "string"}),
+            )
+        },
+    }
+    paths["/docs"]["get"]["responses"]["200"]["content"] = {"text/html": {"schema": {"type": "string"}}}
+    problem_list = "\n".join(f"- `{p.uri}` ({p.status}) {p.title}: {p.meaning}" for p in PROBLEM_TYPES)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": model.version[:12],
+            "description": (
+                "A scikit-learn classifier behind an API: every prediction is recorded with its id, and its "
+                "true class can be added later.\n\n"
+                f"Request bodies are JSON (UTF-8, at most {max_body_bytes} bytes, nested at most {MAX_DEPTH} "
+                "levels, numbers finite and within the range of a 64-bit float). A request without "
+                "Content-Type is read as JSON; any other media type is a 415.\n\n"
+                "Every response carries `X-Request-ID` (the request's own when it sent 1-200 printable ASCII "
+                "characters, else a new one). Errors are RFC 9457 problem details "
+                f"(`{PROBLEM_MEDIA_TYPE}`) with these types:\n\n{problem_list}"
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "RequestId": {
+                    "name": "X-Request-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "Echoed in the response and the log; 1-200 printable ASCII characters.",
+                    "schema": {"type": "string", "maxLength": 200, "pattern": "^[ -~]+$"},
+                }
+            },
+            "schemas": _schemas(model, max_batch),
+        },
+    }
+    if auth_enabled:
+        document["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    return document
+
+
+def _feature_schema(feature: Feature) -> dict[str, Any]:
+    kind = {"integer": "integer", "number": "number", "category": "string"}[feature.kind]
+    schema: dict[str, Any] = {"type": [kind, "null"] if feature.nullable else kind}
+    if feature.kind == "category":
+        schema["description"] = (
+            f"Seen in training: {', '.join(feature.categories[:20])}{', …' if len(feature.categories) > 20 else ''}. "
+            "Other values are accepted with a warning."
+        )
+        schema["examples"] = list(feature.categories[:3])
+        return schema
+    schema["minimum"] = feature.minimum if feature.minimum is not None else -sys.float_info.max
+    schema["maximum"] = feature.maximum if feature.maximum is not None else sys.float_info.max
+    if feature.seen_min is not None and feature.seen_max is not None:
+        schema["description"] = (
+            f"Training range {feature.seen_min} to {feature.seen_max}; values outside it get a warning."
+        )
+    return schema
+
+
+def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
+    prediction_id = {
+        "description": "Chosen by the client; 1 and \"1\" are different ids.",
+        "oneOf": [
+            {"type": "integer", "minimum": -MAX_ABS_INT_ID, "maximum": MAX_ABS_INT_ID},
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"},
+        ],
+    }
+    observation = {
+        "type": "object",
+        "description": "One row of features. Keys that are not features are ignored with a warning "
+        "(errors with strict: true).",
+        "properties": {f.name: _feature_schema(f) for f in model.schema.features},
+        "required": model.schema.names,
+        "additionalProperties": True,
+    }
+    strict = {"type": "boolean", "default": False, "description": "Unknown observation keys are errors."}
+    ref = "#/components/schemas/"
+    return {
+        "PredictionId": prediction_id,
+        "Observation": observation,
+        "SinglePredictRequest": {
+            "type": "object",
+            "properties": {"id": {"$ref": ref + "PredictionId"}, "observation": {"$ref": ref + "Observation"},
+                           "strict": strict},
+            "required": ["id", "observation"],
+            "additionalProperties": False,
+        },
+        "BatchPredictRequest": {
+            "type": "object",
+            "properties": {
+                "observations": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": max_batch,
+                    "items": {
+                        "type": "object",
+                        "properties": {"id": {"$ref": ref + "PredictionId"},
+                                       "observation": {"$ref": ref + "Observation"}},
+                        "required": ["id", "observation"],
+                        "additionalProperties": False,
+                    },
+                },
+                "strict": strict,
+            },
+            "required": ["observations"],
+            "additionalProperties": False,
+        },
+        "PredictRequest": {"oneOf": [{"$ref": ref + "SinglePredictRequest"}, {"$ref": ref + "BatchPredictRequest"}]},
+        "UpdateRequest": {
+            "type": "object",
+            "properties": {"id": {"$ref": ref + "PredictionId"}, "true_class": {"enum": [0, 1, False, True]}},
+            "required": ["id", "true_class"],
+            "additionalProperties": False,
+        },
+        "PredictionRecord": {
+            "type": "object",
+            "properties": {
+                "id": {"$ref": ref + "PredictionId"},
+                "observation_id": {"$ref": ref + "PredictionId", "description": "The same as id (older clients)."},
+                "observation": {"type": "object"},
+                "proba": {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "Probability of the positive class."},
+                "predicted_class": {"type": "boolean", "description": "proba >= threshold"},
+                "threshold": {"type": "number"},
+                "model_version": {"type": "string", "description": "sha256 of the model file."},
+                "true_class": {"enum": [0, 1, None], "description": "null until POST /update."},
+                "warnings": {"type": "array", "items": {"type": "string"}},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+            },
+            "required": ["id", "observation_id", "observation", "proba", "predicted_class", "threshold",
+                         "model_version", "true_class", "warnings", "created_at", "updated_at"],
+        },
+        "PredictionBatch": {
+            "type": "object",
+            "properties": {"predictions": {"type": "array", "items": {"$ref": ref + "PredictionRecord"}}},
+            "required": ["predictions"],
+        },
+        "PredictionPage": {
+            "type": "object",
+            "properties": {
+                "predictions": {"type": "array", "items": {"$ref": ref + "PredictionRecord"}},
+                "next_cursor": {"type": ["string", "null"]},
+            },
+            "required": ["predictions", "next_cursor"],
+        },
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"const": "ok"}, "model_version": {"type": "string"}, "store": {"const": "ok"}},
+            "required": ["status", "model_version", "store"],
+        },
+        "FieldError": {
+            "type": "object",
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["field", "message"],
+        },
+        "Problem": {
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": {"type": "string", "format": "uri", "enum": [p.uri for p in PROBLEM_TYPES]},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "request_id": {"type": "string"},
+                "errors": {"type": "array", "items": {"$ref": ref + "FieldError"},
+                           "description": "Validation problems: every bad field."},
+                "id": {"$ref": ref + "PredictionId", "description": "The id an unknown or conflicting prediction has."},
+                "max_body_bytes": {"type": "integer"},
+            },
+            "required": ["type", "title", "status", "detail"],
+        },
+    }
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """The document as one HTML page: no scripts and nothing fetched, so it works offline."""
+    e = html.escape
+    info = document["info"]
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{e(info['title'])} API</title>",
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "pre{background:#f4f4f4;padding:.6rem;overflow:auto;font-size:13px}"
+        "h2{border-top:1px solid #ccc;padding-top:1rem}code{background:#f4f4f4}"
+        ".m{font-weight:bold;text-transform:uppercase;margin-right:.5rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;"
+        "vertical-align:top}</style></head><body>",
+        f"<h1>{e(info['title'])} API <small>model {e(info['version'])}</small></h1>",
+        *(f"<p>{e(p)}</p>" for p in info["description"].split("\n\n")),
+        '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>',
+    ]
+    for path, methods in document["paths"].items():
+        for method, op in methods.items():
+            parts.append(f'<h2 id="{e(op["operationId"])}"><span class=m>{e(method)}</span><code>{e(path)}</code></h2>')
+            parts.append(f"<p><b>{e(op['summary'])}</b></p><p>{e(op['description'])}</p>")
+            if op.get("security"):
+                parts.append("<p>Needs the API key: <code>Authorization: Bearer &lt;key&gt;</code> or "
+                             "<code>X-API-Key: &lt;key&gt;</code>.</p>")
+            params = [p for p in op.get("parameters", []) if "$ref" not in p]
+            if params:
+                parts.append("<table><tr><th>parameter</th><th>in</th><th>schema</th></tr>")
+                parts += [
+                    f"<tr><td><code>{e(p['name'])}</code></td><td>{e(p['in'])}</td>"
+                    f"<td><code>{e(json.dumps(p['schema']))}</code>{' ' + e(p.get('description', ''))}</td></tr>"
+                    for p in params
+                ]
+                parts.append("</table>")
+            if "requestBody" in op:
+                parts.append(f"<p>Request body:</p><pre>{e(_pretty(op['requestBody'], document))}</pre>")
+            parts.append("<table><tr><th>status</th><th>meaning</th></tr>")
+            parts += [
+                f"<tr><td>{e(status)}</td><td>{e(response['description'])}</td></tr>"
+                for status, response in op["responses"].items()
+            ]
+            parts.append("</table>")
+    parts.append("<h2>Schemas</h2>")
+    for name, schema in document["components"]["schemas"].items():
+        parts.append(f'<h3 id="{e(name)}">{e(name)}</h3><pre>{e(json.dumps(schema, indent=2))}</pre>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _pretty(request_body: dict[str, Any], document: dict[str, Any]) -> str:
+    ref = request_body["content"][JSON]["schema"]["$ref"]
+    name = ref.rsplit("/", 1)[-1]
+    return f"{name}: " + json.dumps(document["components"]["schemas"][name], indent=2)

@@ -1,0 +1,125 @@
+"""The shapes of request bodies and parameters, checked before the service sees them.
+
+The service checks ids, observations and outcomes; this module only checks the envelope around
+them (which keys, which container types) and names bad fields the way the API documents them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import FieldError, InvalidObservation, InvalidRequest
+from core.records import PredictionId, check_id
+from core.service import MAX_LIST_LIMIT
+
+DEFAULT_LIST_LIMIT = 100
+SINGLE_KEYS = ("id", "observation")
+BATCH_ITEM_KEYS = ("id", "observation")
+UPDATE_KEYS = ("id", "true_class")
+_DIGITS = re.compile(r"-?[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class SinglePrediction:
+    id: Any
+    observation: Any
+    strict: bool
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    items: list[tuple[Any, Any]]
+    strict: bool
+
+
+def predict_request(body: Any, max_batch: int) -> SinglePrediction | BatchPrediction:
+    """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+    errors: list[FieldError] = []
+    strict = body.get("strict", False)
+    if not isinstance(strict, bool):
+        errors.append(FieldError("strict", "must be true or false"))
+    if "observations" not in body:
+        errors += _envelope(body, "", SINGLE_KEYS, optional=("strict",))
+        if errors:
+            raise InvalidRequest(errors)
+        return SinglePrediction(body["id"], body["observation"], strict)
+    errors += _envelope(body, "", ("observations",), optional=("strict",))
+    items = body["observations"]
+    if not isinstance(items, list):
+        errors.append(FieldError("observations", "must be an array of {id, observation} objects"))
+    elif not 1 <= len(items) <= max_batch:
+        errors.append(FieldError("observations", f"must hold from 1 to {max_batch} items, not {len(items)}"))
+    else:
+        for index, item in enumerate(items):
+            prefix = f"observations[{index}]"
+            if isinstance(item, dict):
+                errors += _envelope(item, prefix + ".", BATCH_ITEM_KEYS)
+            else:
+                errors.append(FieldError(prefix, "must be an object with id and observation"))
+    if errors:
+        raise InvalidRequest(errors)
+    return BatchPrediction([(item["id"], item["observation"]) for item in items], strict)
+
+
+def update_request(body: Any) -> tuple[Any, Any]:
+    """`{"id": ..., "true_class": 0 | 1 | true | false}` as (id, true_class), values unchecked."""
+    if not isinstance(body, dict):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+    errors = _envelope(body, "", UPDATE_KEYS)
+    if errors:
+        raise InvalidRequest(errors)
+    return body["id"], body["true_class"]
+
+
+def batch_errors(e: InvalidObservation) -> InvalidRequest:
+    """The service names item k's fields `k.id`, `k.observation.Age`; the API says `observations[k].…`."""
+    return InvalidRequest([FieldError(batch_field(f.field), f.message) for f in e.errors])
+
+
+def batch_field(name: str) -> str:
+    head, dot, rest = name.partition(".")
+    if not head.isdigit():
+        return name
+    return f"observations[{head}]" + (f".{rest}" if dot else "")
+
+
+def path_id(raw: str) -> PredictionId:
+    """The id in `/predictions/{id}`.
+
+    An optional minus sign and digits name an integer id (`/predictions/42` is id 42); anything
+    else is a string id. Wrap a string id in double quotes to fetch one made of digits
+    (`/predictions/%2242%22` is id "42").
+    """
+    if _DIGITS.fullmatch(raw):
+        return check_id(int(raw))
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return check_id(raw[1:-1])
+    if raw.lstrip("-").isascii() and raw.lstrip("-").isdigit():
+        raise InvalidRequest([FieldError("id", "is too large for an integer id")])
+    return check_id(raw)
+
+
+def list_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIST_LIMIT
+    if raw.isascii() and raw.isdigit() and len(raw) <= 7 and 1 <= int(raw) <= MAX_LIST_LIMIT:
+        return int(raw)
+    raise InvalidRequest([FieldError("limit", f"must be an integer from 1 to {MAX_LIST_LIMIT}")])
+
+
+def _envelope(
+    body: dict[str, Any], prefix: str, required: Sequence[str], optional: Sequence[str] = ()
+) -> list[FieldError]:
+    errors = [FieldError(prefix + key, "is required") for key in required if key not in body]
+    allowed = (*required, *optional)
+    errors += [
+        FieldError(prefix + str(key), f"is not a field of this request (expected {', '.join(allowed)})")
+        for key in body
+        if key not in allowed
+    ]
+    return errors

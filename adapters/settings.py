@@ -1,0 +1,132 @@
+"""Runtime configuration: the only code that reads environment variables.
+
+`Settings.from_env(os.environ)` is called once, by the entry points (adapters/asgi.py and
+handler.py); tests pass a plain dict. Every bad value is a ValueError naming the variable, so a
+misconfigured deployment fails at startup instead of on the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.model import DEFAULT_MODEL_DIR
+
+DEFAULT_STORE_URL = "sqlite:///predictions.db"
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_BATCH = 100
+# Upper bounds keep a typo (an extra zero or three) from turning into a memory problem.
+MAX_MAX_BODY_BYTES = 64 << 20
+MAX_MAX_BATCH = 10_000
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the composition root needs to build the service and its HTTP app."""
+
+    store_url: str = DEFAULT_STORE_URL
+    """STORE_URL: where predictions are kept: `sqlite:///path.db`, `memory://` or `dynamodb://table`."""
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    """MODEL_DIR: directory of the model artifact (manifest.json, model.joblib, fast.json)."""
+
+    api_key: str | None = None
+    """API_KEY: when set, reading and updating predictions need it (Bearer or X-API-Key)."""
+
+    predict_requires_key: bool = False
+    """PREDICT_REQUIRES_KEY: also require the key on POST /predict (needs API_KEY)."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """MAX_BODY_BYTES: largest request body accepted; larger ones get 413 before being read."""
+
+    max_batch: int = DEFAULT_MAX_BATCH
+    """MAX_BATCH: most observations one batch POST /predict may carry."""
+
+    aws_region: str | None = None
+    """AWS_REGION (or AWS_DEFAULT_REGION): region of the DynamoDB table."""
+
+    dynamodb_endpoint_url: str | None = None
+    """AWS_ENDPOINT_URL_DYNAMODB: a DynamoDB endpoint other than AWS's (local DynamoDB, moto)."""
+
+    log_level: str = "INFO"
+    """LOG_LEVEL: level of this service's loggers (DEBUG, INFO, WARNING, ERROR, CRITICAL)."""
+
+    dyno: str | None = None
+    """DYNO: set by Heroku on every dyno; its presence means the local disk is ephemeral."""
+
+    def __post_init__(self) -> None:
+        if not self.store_url:
+            raise ValueError("STORE_URL must not be empty (e.g. sqlite:///predictions.db, dynamodb://table)")
+        if self.api_key is not None:
+            _check_api_key(self.api_key)
+        if self.predict_requires_key and not self.api_key:
+            raise ValueError("PREDICT_REQUIRES_KEY is true but API_KEY is not set")
+        _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, MAX_MAX_BODY_BYTES)
+        _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+
+    @property
+    def on_heroku(self) -> bool:
+        return bool(self.dyno)
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelName(self.log_level)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from environment variables; unset or empty variables take the defaults."""
+
+        def get(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        return cls(
+            store_url=get("STORE_URL") or DEFAULT_STORE_URL,
+            model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
+            # Not stripped: a key is used exactly as given, and whitespace in it is refused.
+            api_key=environ.get("API_KEY") or None,
+            predict_requires_key=_parse_bool("PREDICT_REQUIRES_KEY", environ.get("PREDICT_REQUIRES_KEY", "")),
+            max_body_bytes=_parse_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), DEFAULT_MAX_BODY_BYTES),
+            max_batch=_parse_int("MAX_BATCH", get("MAX_BATCH"), DEFAULT_MAX_BATCH),
+            aws_region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
+            dynamodb_endpoint_url=get("AWS_ENDPOINT_URL_DYNAMODB"),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            dyno=get("DYNO"),
+        )
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
+
+
+def _parse_int(name: str, raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+
+
+def _check_api_key(key: str) -> None:
+    # Header values are ASCII text without surrounding whitespace; a key that cannot be sent
+    # verbatim in a header could never be matched, so refuse it now rather than lock clients out.
+    if not key or any(not 0x21 <= ord(ch) <= 0x7E for ch in key):
+        raise ValueError("API_KEY must be printable ASCII without spaces")
