@@ -143,9 +143,10 @@ def openapi_document(
                 "Get one stored prediction",
                 "An optional minus sign and digits name an integer id (`/predictions/42` is id 42); anything "
                 'else is a string id. To fetch a string id made of digits, wrap it in double quotes '
-                '(`/predictions/%2242%22` is id "42"). Percent-encode `/`, `?`, `#` and `%` in ids.',
+                '(`/predictions/%2242%22` is id "42"). Percent-encode `/`, `?`, `#` and `%` in ids. A path '
+                "that cannot name an id (empty, out of range, control characters) is a 404 like any unknown id.",
                 ("The prediction", record),
-                (UNKNOWN_PREDICTION, VALIDATION, STORE_UNAVAILABLE),
+                (UNKNOWN_PREDICTION, STORE_UNAVAILABLE),
                 parameters=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
         },
@@ -217,8 +218,10 @@ def openapi_document(
                     "name": "X-Request-ID",
                     "in": "header",
                     "required": False,
-                    "description": "Echoed in the response and the log; 1-200 printable ASCII characters.",
-                    "schema": {"type": "string", "maxLength": 200, "pattern": "^[ -~]+$"},
+                    # Unconstrained on purpose: an invalid id is replaced, never refused.
+                    "description": "Echoed in the response and the log when it is 1-200 printable ASCII "
+                    "characters; otherwise replaced by a new id.",
+                    "schema": {"type": "string"},
                 }
             },
             "schemas": _schemas(model, max_batch),
@@ -359,7 +362,7 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
                 "request_id": {"type": "string"},
                 "errors": {"type": "array", "items": {"$ref": ref + "FieldError"},
                            "description": "Validation problems: every bad field."},
-                "id": {"$ref": ref + "PredictionId", "description": "The id an unknown or conflicting prediction has."},
+                "id": {"type": ["integer", "string"], "description": "The unknown or conflicting id, as sent."},
                 "max_body_bytes": {"type": "integer"},
             },
             "required": ["type", "title", "status", "detail"],

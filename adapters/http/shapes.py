@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FieldError, InvalidObservation, InvalidRequest
-from core.records import PredictionId, check_id
+from core.errors import FieldError, InvalidObservation, InvalidRequest, UnknownPrediction
+from core.records import PredictionId, id_problem
 from core.service import MAX_LIST_LIMIT
 
 DEFAULT_LIST_LIMIT = 100
 SINGLE_KEYS = ("id", "observation")
 BATCH_ITEM_KEYS = ("id", "observation")
 UPDATE_KEYS = ("id", "true_class")
-_DIGITS = re.compile(r"-?[0-9]{1,20}")
+_DIGITS = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,23 @@ def path_id(raw: str) -> PredictionId:
 
     An optional minus sign and digits name an integer id (`/predictions/42` is id 42); anything
     else is a string id. Wrap a string id in double quotes to fetch one made of digits
-    (`/predictions/%2242%22` is id "42").
+    (`/predictions/%2242%22` is id "42"). A path that cannot name any id (out of range, empty,
+    control characters) is UnknownPrediction like any other id that is not stored.
     """
+    value: PredictionId
     if _DIGITS.fullmatch(raw):
-        return check_id(int(raw))
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        return check_id(raw[1:-1])
-    if raw.lstrip("-").isascii() and raw.lstrip("-").isdigit():
-        raise InvalidRequest([FieldError("id", "is too large for an integer id")])
-    return check_id(raw)
+        sign, digits = ("-", raw[1:]) if raw.startswith("-") else ("", raw)
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > 20:  # out of range anyway, and int() refuses very long digit strings
+            raise UnknownPrediction(raw)
+        value = int(sign + digits)
+    elif len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        value = raw[1:-1]
+    else:
+        value = raw
+    if id_problem(value):
+        raise UnknownPrediction(value)
+    return value
 
 
 def list_limit(raw: str | None) -> int:
