@@ -1,0 +1,73 @@
+"""Encodings every storage backend shares: UTC timestamps as sortable text and opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from core.errors import FieldError, InvalidRequest
+
+
+def utc_text(moment: datetime) -> str:
+    """`moment` as fixed-width ISO 8601 text in UTC, so that text order is time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"stored datetimes must be timezone-aware, got {moment!r}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def utc_from_text(text: str) -> datetime:
+    """The timezone-aware UTC datetime that `utc_text` wrote."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` converted to UTC at the precision the stores keep (microseconds)."""
+    return utc_from_text(utc_text(moment))
+
+
+def check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidRequest([FieldError("limit", "must be a positive integer")])
+    return limit
+
+
+def encode_cursor(kind: str, position: Sequence[str | int]) -> str:
+    """An opaque page cursor: url-safe base64 of JSON naming the backend and a position."""
+    text = json.dumps([kind, *position], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str, shape: Sequence[type]) -> list[Any]:
+    """The position `encode_cursor(kind, ...)` wrote, or InvalidRequest for anything else."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode())
+    except (AttributeError, TypeError, UnicodeError, binascii.Error, ValueError):
+        value = None
+    if (
+        isinstance(value, list)
+        and len(value) == len(shape) + 1
+        and value[0] == kind
+        and all(type(v) is t for v, t in zip(value[1:], shape))
+    ):
+        return value[1:]
+    raise bad_cursor()
+
+
+def cursor_time(text: str) -> str:
+    """`text` when it is a timestamp exactly as `utc_text` writes it, else InvalidRequest."""
+    try:
+        valid = utc_text(utc_from_text(text)) == text
+    except ValueError:
+        valid = False
+    if not valid:
+        raise bad_cursor()
+    return text
+
+
+def bad_cursor() -> InvalidRequest:
+    return InvalidRequest([FieldError("cursor", "is not a cursor from a previous page of this list")])

@@ -1,0 +1,115 @@
+"""PredictionStore in a dict, the fake that fast tests use in place of a real database."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from adapters.storage.codec import check_limit, cursor_time, decode_cursor, encode_cursor, utc, utc_text
+from core.errors import ConflictingPrediction, UnknownPrediction
+from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_key
+
+CURSOR_KIND = "memory"
+
+
+@dataclass(frozen=True)
+class _Row:
+    seq: int
+    record: PredictionRecord
+    observation: str
+
+
+class MemoryStore:
+    """A thread-safe PredictionStore that keeps records in this process only.
+
+    It passes the same contract suite as the durable stores; observations are kept as canonical
+    JSON text so that callers can neither share nor mutate what is stored.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, _Row] = {}
+        self._next_seq = 1
+
+    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]:
+        return self.record_many([record])[0]
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+        with self._lock:
+            staged: dict[str, _Row] = {}
+            results: list[tuple[PredictionRecord, bool]] = []
+            next_seq = self._next_seq
+            for record in records:
+                key = id_key(record.id)
+                existing = staged.get(key) or self._rows.get(key)
+                if existing is not None:
+                    stored = self._read(existing)
+                    if not stored.same_request(record):
+                        raise ConflictingPrediction(record.id)
+                    results.append((stored, False))
+                    continue
+                row = self._row(next_seq, record)
+                next_seq += 1
+                staged[key] = row
+                results.append((self._read(row), True))
+            self._rows.update(staged)
+            self._next_seq = next_seq
+            return results
+
+    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
+        key = id_key(prediction_id)
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None:
+                raise UnknownPrediction(prediction_id)
+            row = replace(row, record=row.record.with_outcome(int(true_class), utc(now)))
+            self._rows[key] = row
+            return self._read(row)
+
+    def get(self, prediction_id: PredictionId) -> PredictionRecord:
+        with self._lock:
+            row = self._rows.get(id_key(prediction_id))
+        if row is None:
+            raise UnknownPrediction(prediction_id)
+        return self._read(row)
+
+    def list(self, limit: int, cursor: str | None = None) -> Page:
+        check_limit(limit)
+        after: tuple[str, int] | None = None
+        if cursor is not None:
+            created, seq = decode_cursor(CURSOR_KIND, cursor, (str, int))
+            after = (cursor_time(created), seq)
+        with self._lock:
+            rows = sorted(self._rows.values(), key=_position, reverse=True)
+        if after is not None:
+            rows = [row for row in rows if _position(row) < after]
+        page = rows[: limit + 1]
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = encode_cursor(CURSOR_KIND, _position(page[-1])) if more else None
+        return Page([self._read(row) for row in page], next_cursor)
+
+    def check(self) -> None:
+        return None
+
+    def _row(self, seq: int, record: PredictionRecord) -> _Row:
+        normal = replace(
+            record,
+            observation={},
+            created_at=utc(record.created_at),
+            updated_at=utc(record.updated_at),
+            warnings=tuple(record.warnings),
+        )
+        return _Row(seq, normal, canonical_json(record.observation))
+
+    @staticmethod
+    def _read(row: _Row) -> PredictionRecord:
+        return replace(row.record, observation=json.loads(row.observation))
+
+
+def _position(row: _Row) -> tuple[str, int]:
+    return (utc_text(row.record.created_at), row.seq)
+

@@ -1,0 +1,252 @@
+"""PredictionStore in one SQLite file, shared by the threads and processes of one host."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, cast
+
+from adapters.storage.codec import check_limit, cursor_time, decode_cursor, encode_cursor, utc_from_text, utc_text
+from core.errors import ConflictingPrediction, StorageError, UnknownPrediction
+from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
+
+CURSOR_KIND = "sqlite"
+
+SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS predictions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id_key TEXT NOT NULL UNIQUE,
+    observation TEXT NOT NULL,
+    proba REAL NOT NULL,
+    predicted_class INTEGER NOT NULL,
+    threshold REAL NOT NULL,
+    model_version TEXT NOT NULL,
+    true_class INTEGER,
+    warnings TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_by_created_at ON predictions (created_at, seq);
+COMMIT;
+"""
+
+COLUMNS = (
+    "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
+    " created_at, updated_at"
+)
+Row = tuple[Any, ...]
+
+
+class SqliteStore:
+    """A PredictionStore in one SQLite file, safe for many threads and processes on one host.
+
+    Every write is one `BEGIN IMMEDIATE` transaction, so a failed write leaves nothing behind and
+    concurrent writers (threads, uvicorn workers) queue on SQLite's lock for up to
+    `busy_timeout` seconds. The file is in WAL mode, so readers never wait for a writer, with
+    `synchronous=FULL`, so a write that returned survives a crash of the process or the host.
+
+    Each process opens two connections: one for reads and one for writes, each used by one
+    thread at a time behind its own lock. Measured on 2 cores, this beats a pool of connections
+    used in parallel (threads only fight over the GIL: 1.6x the read throughput with 4-8
+    threads), and unlike one shared connection, reads go on while a write waits for another
+    process's lock. Schema: `seq` (autoincrement, the tie-break of `created_at` in listings)
+    is the rowid and `id_key` (keeps 1 and "1" apart) is unique.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        if self.path in ("", ":memory:"):
+            raise ValueError(
+                "SqliteStore needs a file (each connection to ':memory:' is another, empty database);"
+                " use MemoryStore"
+            )
+        self._busy_timeout = busy_timeout
+        self._reader = _Slot()
+        self._writer = _Slot()
+
+    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]:
+        return self.record_many([record])[0]
+
+    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+        values = [_values(record) for record in records]
+        with self._write() as conn:
+            return [self._insert(conn, record, row) for record, row in zip(records, values)]
+
+    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
+        key = id_key(prediction_id)
+        updated_at = utc_text(now)
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE predictions SET true_class = ?, updated_at = ? WHERE id_key = ?",
+                (int(true_class), updated_at, key),
+            ).rowcount
+            if not changed:
+                raise UnknownPrediction(prediction_id)
+            row = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (key,)).fetchone()
+        return _record(row)
+
+    def get(self, prediction_id: PredictionId) -> PredictionRecord:
+        with self._use(self._reader) as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (id_key(prediction_id),)
+            ).fetchone()
+        if row is None:
+            raise UnknownPrediction(prediction_id)
+        return _record(row)
+
+    def list(self, limit: int, cursor: str | None = None) -> Page:
+        check_limit(limit)
+        where, params = "", cast(tuple[Any, ...], ())
+        if cursor is not None:
+            created_at, seq = decode_cursor(CURSOR_KIND, cursor, (str, int))
+            where, params = "WHERE (created_at, seq) < (?, ?)", (cursor_time(created_at), seq)
+        with self._use(self._reader) as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS}, seq FROM predictions {where} ORDER BY created_at DESC, seq DESC LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(CURSOR_KIND, (last[8], last[10]))
+        return Page([_record(row[:10]) for row in page], next_cursor)
+
+    def check(self) -> None:
+        with self._use(self._reader) as conn:
+            conn.execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        """Close this process's connections; the store opens new ones if it is used again."""
+        for slot in (self._reader, self._writer):
+            with slot.lock:
+                if slot.conn is not None and slot.pid == os.getpid():
+                    slot.conn.close()
+                slot.conn = None
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, record: PredictionRecord, row: Row) -> tuple[PredictionRecord, bool]:
+        existing = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (row[0],)).fetchone()
+        if existing is not None:
+            stored = _record(existing)
+            if not stored.same_request(record):
+                raise ConflictingPrediction(record.id)
+            return stored, False
+        conn.execute(f"INSERT INTO predictions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        return _record(row), True
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._use(self._writer) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _use(self, slot: _Slot) -> Iterator[sqlite3.Connection]:
+        """The slot's connection, for this thread alone; sqlite3 errors become StorageError."""
+        with slot.lock:
+            if slot.pid != os.getpid():
+                # A forked child must not use its parent's connection (SQLite forbids it).
+                slot.conn, slot.pid = None, os.getpid()
+            if slot.conn is None:
+                try:
+                    slot.conn = self._open()
+                except sqlite3.Error as e:
+                    raise StorageError(f"cannot open SQLite store {self.path!r}: {e}") from e
+            conn = slot.conn
+            try:
+                yield conn
+            except sqlite3.Error as e:
+                # Start afresh next time: the connection may be what is broken.
+                slot.conn = None
+                conn.close()
+                raise StorageError(f"SQLite store {self.path!r} failed: {e}") from e
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: the module never opens transactions behind our back.
+        # check_same_thread=False: a slot's lock already ensures one thread at a time.
+        conn = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._use_wal(conn)
+            conn.execute("PRAGMA synchronous=FULL")
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'").fetchall():
+                try:
+                    conn.executescript(SCHEMA)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        # Turning a new file to WAL needs it to itself, and SQLite reports "locked" at once
+        # instead of calling the busy handler: so workers starting together wait here.
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as e:
+                if e.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+
+
+class _Slot:
+    """One connection of a process, used by one thread at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn: sqlite3.Connection | None = None
+        self.pid = os.getpid()
+
+
+def _values(record: PredictionRecord) -> Row:
+    return (
+        id_key(record.id),
+        canonical_json(record.observation),
+        float(record.proba),
+        int(bool(record.predicted_class)),
+        float(record.threshold),
+        record.model_version,
+        None if record.true_class is None else int(record.true_class),
+        json.dumps(list(record.warnings), ensure_ascii=False),
+        utc_text(record.created_at),
+        utc_text(record.updated_at),
+    )
+
+
+def _record(row: Row) -> PredictionRecord:
+    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at = row
+    return PredictionRecord(
+        id=id_from_key(key),
+        observation=json.loads(observation),
+        proba=proba,
+        predicted_class=bool(predicted),
+        threshold=threshold,
+        model_version=version,
+        created_at=utc_from_text(created_at),
+        updated_at=utc_from_text(updated_at),
+        true_class=true_class,
+        warnings=tuple(json.loads(warnings)),
+    )
