@@ -1,0 +1,74 @@
+"""Code that tests run in other processes against one SQLite file (importable under spawn)."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from adapters.storage import SqliteStore
+from core.errors import ConflictingPrediction
+from tests.storage.conftest import T0, make_record
+
+
+def contested(prediction_id: int) -> bool:
+    """Ids every writer records with its own observation: only one may win."""
+    return prediction_id % 5 == 0
+
+
+def observation(prediction_id: int, writer: int) -> dict[str, Any]:
+    if contested(prediction_id):
+        return {"n": prediction_id, "writer": writer}
+    return {"n": prediction_id}
+
+
+def write_all(path: str, process_no: int, threads: int, ids: list[int], barrier: Any, results: Any) -> None:
+    """Record every id from `threads` threads, in a different order each; report each outcome."""
+    store = SqliteStore(path)
+    start = threading.Barrier(threads)
+
+    def writer(thread_no: int) -> list[tuple[int, str, int]]:
+        writer_no = process_no * threads + thread_no
+        order = list(ids)
+        random.Random(writer_no).shuffle(order)
+        outcomes: list[tuple[int, str, int]] = []
+        start.wait()
+        for offset in range(0, len(order), 4):
+            chunk = order[offset : offset + 4]
+            records = [
+                make_record(i, observation(i, writer_no), at=T0 + timedelta(milliseconds=i % 7)) for i in chunk
+            ]
+            if any(contested(i) for i in chunk):
+                for record in records:
+                    try:
+                        _, created = store.record(record)
+                        outcomes.append((int(record.id), "created" if created else "retried", writer_no))
+                    except ConflictingPrediction:
+                        outcomes.append((int(record.id), "conflict", writer_no))
+            else:
+                for record, (_, created) in zip(records, store.record_many(records)):
+                    outcomes.append((int(record.id), "created" if created else "retried", writer_no))
+        return outcomes
+
+    barrier.wait()
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = [o for thread_outcomes in pool.map(writer, range(threads)) for o in thread_outcomes]
+    store.close()
+    results.put(outcomes)
+
+
+def write_until_killed(path: str) -> None:
+    """Record ids 0, 1, 2... printing each id once its write has returned."""
+    store = SqliteStore(path)
+    i = 0
+    while True:
+        store.record(make_record(i, {"n": i}))
+        print(i, flush=True)
+        i += 1
+
+
+if __name__ == "__main__":
+    write_until_killed(sys.argv[1])
