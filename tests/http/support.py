@@ -1,0 +1,53 @@
+"""Checks that responses are what the app's own OpenAPI document says they are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+jsonschema = pytest.importorskip("jsonschema")
+referencing = pytest.importorskip("referencing")
+from referencing.jsonschema import DRAFT202012  # noqa: E402
+
+PROBLEM_JSON = "application/problem+json"
+DOCUMENT_URI = "urn:sklearn-serve:openapi"
+
+
+def assert_documented(client: TestClient, method: str, path_template: str, response: Any) -> None:
+    """`response` has a status the document lists for the operation, and a body fitting its schema."""
+    document, registry = _document(client)
+    operation = document["paths"][path_template][method.lower()]
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{method} {path_template} answered undocumented {status}"
+    content = operation["responses"][status]["content"]
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in content, f"{media_type} is not documented for {status}"
+    if media_type.endswith("json"):
+        schema = _absolute_refs(content[media_type]["schema"])
+        jsonschema.Draft202012Validator(schema, registry=registry).validate(response.json())
+
+
+def _document(client: TestClient) -> tuple[dict[str, Any], Any]:
+    """The app's document and a schema registry holding it, fetched once per client."""
+    cached = getattr(client, "_openapi_cache", None)
+    if cached is None:
+        document = client.get("/openapi.json").json()
+        registry = referencing.Registry().with_resource(
+            DOCUMENT_URI, referencing.Resource.from_contents(document, default_specification=DRAFT202012)
+        )
+        cached = client._openapi_cache = (document, registry)  # type: ignore[attr-defined]
+    return cached  # type: ignore[no-any-return]
+
+
+def _absolute_refs(schema: Any) -> Any:
+    """The operation's schema refers to `#/components/...` of the document: make that explicit."""
+    if isinstance(schema, dict):
+        return {
+            key: DOCUMENT_URI + value if key == "$ref" and value.startswith("#") else _absolute_refs(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_absolute_refs(value) for value in schema]
+    return schema
