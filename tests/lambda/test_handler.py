@@ -1,0 +1,204 @@
+"""handler.handler with the events AWS really sends: API Gateway REST (v1), HTTP API (v2), ALB, Function URL."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS = Path(__file__).parent / "events"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+RECORD_FIELDS = {
+    "id", "observation_id", "observation", "proba", "predicted_class", "threshold", "model_version",
+    "true_class", "warnings", "created_at", "updated_at",
+}
+
+
+class FakeContext:
+    """The attributes of the LambdaContext the Python runtime passes."""
+
+    function_name = "sklearn-serve-prod-api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:sklearn-serve-prod-api"
+    memory_limit_in_mb = 512
+    aws_request_id = "8f3c1a2b-1111-2222-3333-444455556666"
+    log_group_name = "/aws/lambda/sklearn-serve-prod-api"
+    log_stream_name = "2026/11/25/[$LATEST]0123456789abcdef0123456789abcdef"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+def event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    if response.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    return json.loads(raw)
+
+
+def header(response: dict[str, Any], name: str) -> str:
+    headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+    return headers[name]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "predictions.db"
+
+
+@pytest.fixture
+def load_handler(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Handler]]:
+    """Import handler.py afresh, as a cold start does, with the given environment."""
+
+    def load(**environ: str) -> Handler:
+        for name in ("API_KEY", "PREDICT_REQUIRES_KEY", "MODEL_DIR", "MAX_BODY_BYTES", "MAX_BATCH", "DYNO"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("STORE_URL", f"sqlite:///{store_path}")
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        sys.modules.pop("handler", None)
+        return importlib.import_module("handler").handler  # type: ignore[no-any-return]
+
+    yield load
+    sys.modules.pop("handler", None)
+
+
+@pytest.fixture
+def handler(load_handler: Callable[..., Handler]) -> Handler:
+    return load_handler()
+
+
+def test_rest_api_v1_event_predicts_the_readme_observation(handler: Handler, store_path: Path) -> None:
+    response = handler(event("apigw_rest_v1_predict"), FakeContext())
+
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is False
+    assert header(response, "content-type") == "application/json"
+    assert header(response, "x-request-id") == "client-req-0001"
+    record = body_of(response)
+    assert set(record) == RECORD_FIELDS
+    assert record["id"] == record["observation_id"] == 0
+    assert store_path.exists()
+
+
+def test_http_api_v2_event_with_a_base64_body_predicts_a_batch(handler: Handler) -> None:
+    request = event("http_api_v2_batch_base64")
+    assert request["isBase64Encoded"] is True
+
+    response = handler(request, FakeContext())
+
+    assert response["statusCode"] == 200
+    assert [p["id"] for p in body_of(response)["predictions"]] == ["passenger-1", "passenger-2"]
+    assert len(header(response, "x-request-id")) == 32
+
+
+def test_alb_event_updates_a_stored_prediction(handler: Handler) -> None:
+    missing = handler(event("alb_update"), FakeContext())
+    handler(event("apigw_rest_v1_predict"), FakeContext())
+    updated = handler(event("alb_update"), FakeContext())
+
+    assert missing["statusCode"] == 404
+    assert header(missing, "content-type") == "application/problem+json"
+    assert missing["isBase64Encoded"] is False
+    assert body_of(missing)["type"].endswith("/unknown-prediction")
+    assert updated["statusCode"] == 200
+    assert body_of(updated)["true_class"] == 1
+
+
+def test_function_url_event_lists_newest_first_with_its_query_string(handler: Handler) -> None:
+    handler(event("apigw_rest_v1_predict"), FakeContext())
+    handler(event("http_api_v2_batch_base64"), FakeContext())
+
+    response = handler(event("function_url_list"), FakeContext())
+
+    assert response["statusCode"] == 200
+    page = body_of(response)
+    assert len(page["predictions"]) == 2 and page["next_cursor"] is not None
+    assert {p["id"] for p in page["predictions"]} == {"passenger-1", "passenger-2"}
+
+
+def test_predictions_survive_a_new_container_on_the_same_store(load_handler: Callable[..., Handler]) -> None:
+    first = load_handler()(event("apigw_rest_v1_predict"), FakeContext())
+    request = event("function_url_list")
+    request["rawPath"] = request["requestContext"]["http"]["path"] = "/predictions/0"
+    request["rawQueryString"], request["queryStringParameters"] = "", {}
+
+    again = load_handler()(request, FakeContext())
+
+    assert again["statusCode"] == 200
+    assert body_of(again) == body_of(first)
+
+
+def test_problems_come_back_as_text_not_base64(handler: Handler) -> None:
+    request = event("http_api_v2_batch_base64")
+    request["body"] = base64.b64encode(b'{"observations": [{"id": 1}]}').decode()
+
+    response = handler(request, FakeContext())
+
+    assert response["statusCode"] == 422
+    assert response["isBase64Encoded"] is False
+    assert body_of(response)["errors"] == [{"field": "observations[0].observation", "message": "is required"}]
+
+
+def test_malformed_body_through_api_gateway_is_400(handler: Handler) -> None:
+    request = event("apigw_rest_v1_predict")
+    request["body"] = '{"id": 0, "observation": {"Age": NaN}}'
+    response = handler(request, FakeContext())
+    assert response["statusCode"] == 400
+    assert body_of(response)["type"].endswith("/malformed-request")
+
+
+def test_body_over_the_limit_through_api_gateway_is_413(load_handler: Callable[..., Handler]) -> None:
+    handler = load_handler(MAX_BODY_BYTES="64")
+    response = handler(event("apigw_rest_v1_predict"), FakeContext())
+    assert response["statusCode"] == 413
+
+
+def test_the_api_key_is_enforced_behind_api_gateway(load_handler: Callable[..., Handler]) -> None:
+    handler = load_handler(API_KEY="lambda-key-0123456789")
+    request = event("function_url_list")
+
+    refused = handler(copy.deepcopy(request), FakeContext())
+    request["headers"]["authorization"] = "Bearer lambda-key-0123456789"
+    allowed = handler(request, FakeContext())
+
+    assert refused["statusCode"] == 401
+    assert header(refused, "www-authenticate").startswith("Bearer")
+    assert allowed["statusCode"] == 200
+
+
+def test_unknown_route_and_wrong_method_are_problems(handler: Handler) -> None:
+    request = event("apigw_rest_v1_predict")
+    request["httpMethod"] = "GET"
+    request["body"] = None
+    wrong_method = handler(copy.deepcopy(request), FakeContext())
+    request["path"] = "/nowhere"
+    unknown = handler(request, FakeContext())
+
+    assert wrong_method["statusCode"] == 405
+    assert header(wrong_method, "allow") == "POST"
+    assert unknown["statusCode"] == 404
+    assert header(unknown, "content-type") == "application/problem+json"
+
+
+def test_health_and_docs_through_a_function_url(handler: Handler) -> None:
+    request = event("function_url_list")
+    request["rawQueryString"], request["queryStringParameters"] = "", {}
+    for path, media_type in (("/health", "application/json"), ("/docs", "text/html; charset=utf-8")):
+        request["rawPath"] = request["requestContext"]["http"]["path"] = path
+        response = handler(copy.deepcopy(request), FakeContext())
+        assert response["statusCode"] == 200, path
+        assert response["isBase64Encoded"] is False
+        assert header(response, "content-type") == media_type
