@@ -1,0 +1,73 @@
+"""The deployment files agree with the code: serverless.yml's table is the one the store creates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+yaml = pytest.importorskip("yaml")
+
+
+class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+    """Reads `!GetAtt`, `!Join`, `!Ref`… as plain values: only the structure matters here."""
+
+
+CloudFormationLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def serverless() -> dict[str, Any]:
+    return yaml.load((ROOT / "serverless.yml").read_text(), Loader=CloudFormationLoader)  # type: ignore[no-any-return]
+
+
+def normalised(description: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "attributes": sorted((a["AttributeName"], a["AttributeType"]) for a in description["AttributeDefinitions"]),
+        "key": [(k["AttributeName"], k["KeyType"]) for k in description["KeySchema"]],
+        "indexes": sorted(
+            (i["IndexName"], tuple((k["AttributeName"], k["KeyType"]) for k in i["KeySchema"]),
+             i["Projection"]["ProjectionType"])
+            for i in description.get("GlobalSecondaryIndexes", [])
+        ),
+    }
+
+
+def test_the_table_in_serverless_yml_is_the_table_the_dynamodb_store_creates(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto = pytest.importorskip("moto")
+    boto3 = pytest.importorskip("boto3")
+    from adapters.storage.dynamodb import DynamoStore
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    with moto.mock_aws():
+        DynamoStore("deploy-check", region="us-east-1").create_table()
+        created = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName="deploy-check")["Table"]
+
+    declared = serverless()["resources"]["Resources"]["PredictionsTable"]["Properties"]
+    assert declared["BillingMode"] == "PAY_PER_REQUEST"
+    assert normalised(declared) == normalised(created)
+
+
+def test_serverless_yml_points_at_the_handler_the_table_and_the_package() -> None:
+    config = serverless()
+    assert config["frameworkVersion"] == "3"
+    assert config["provider"]["runtime"] == "python3.12"
+    assert config["package"]["artifact"] == "dist/lambda.zip"
+    function = config["functions"]["api"]
+    assert function["handler"] == "handler.handler"
+    assert function["events"] == [{"httpApi": "*"}]
+    assert config["provider"]["environment"]["STORE_URL"] == "dynamodb://${self:custom.tableName}"
+    assert config["resources"]["Resources"]["PredictionsTable"]["Properties"]["TableName"] == "${self:custom.tableName}"
+    statements = config["provider"]["iam"]["role"]["statements"]
+    assert all(not any("*" == action or action.endswith(":*") for action in s["Action"]) for s in statements)
+
+
+def test_procfile_serves_the_asgi_app_on_herokus_port() -> None:
+    web = (ROOT / "Procfile").read_text().strip()
+    assert re.fullmatch(r"web: uvicorn adapters\.asgi:app .*--port \$PORT.*", web)
+    assert (ROOT / ".python-version").read_text().strip() == "3.11"
