@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from adapters.storage.dynamodb import DynamoStore
 from adapters.storage.memory import MemoryStore
 from adapters.storage.sqlite import SqliteStore
 from core.ports import PredictionStore
@@ -34,6 +33,8 @@ def open_store(url: str, *, region: str | None = None, endpoint_url: str | None 
     if url.startswith("dynamodb://"):
         parts = urlsplit(url)
         if TABLE_NAME.fullmatch(parts.netloc) and not (parts.path or parts.query or parts.fragment):
+            from adapters.storage.dynamodb import DynamoStore  # botocore is slow to import
+
             return DynamoStore(parts.netloc, region=region, endpoint_url=endpoint_url)
     raise _bad(url)
 
