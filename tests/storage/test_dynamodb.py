@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,7 @@ from core.errors import InvalidRequest, StorageError, UnknownPrediction
 from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -33,6 +38,7 @@ def new_store(**kwargs: Any) -> DynamoStore:
     return store
 
 
+@pytest.mark.slow
 def test_an_outage_raises_storage_error_quickly_and_the_same_store_recovers_after_it() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -154,12 +160,19 @@ def test_listing_a_sparse_history_queries_only_days_that_have_predictions(mocked
 
 def test_the_create_table_command_reads_region_and_endpoint_from_the_environment(moto_endpoint: str) -> None:
     name = fresh_table_name()
-    environ = {"AWS_REGION": REGION, "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint}
+    environ = {**os.environ, "AWS_REGION": REGION, "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint}
 
-    assert main(["create-table", name], environ) == 0
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "adapters.storage.dynamodb", "create-table", name],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
+    assert (done.returncode, done.stderr) == (0, "")
     store = DynamoStore(name, region=REGION, endpoint_url=moto_endpoint)
-    store.check()
     store.record(make_record(1))
     assert store.get(1) == make_record(1)
 

@@ -25,6 +25,7 @@ from tests.storage.conftest import make_record
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_two_processes_of_many_threads_lose_nothing_duplicate_nothing_and_report_conflicts(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     ids = list(range(120))
@@ -96,6 +97,7 @@ def test_workers_opening_a_new_file_at_the_same_moment_all_get_to_write(tmp_path
         reader.close()
 
 
+@pytest.mark.slow
 def test_a_write_that_returned_survives_kill_9_of_the_writing_process(tmp_path: Path) -> None:
     path = str(tmp_path / "durable.db")
     child = subprocess.Popen(
