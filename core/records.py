@@ -16,8 +16,16 @@ MAX_ID_LENGTH = 256
 MAX_ABS_INT_ID = 2**53 - 1
 
 
+def normalized_id(value: Any) -> Any:
+    """A whole-number float is the integer id it names: JSON does not tell 1 from 1.0."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_ABS_INT_ID:
+        return int(value)
+    return value
+
+
 def id_problem(value: Any) -> str | None:
-    """Why `value` cannot be a prediction id, or None when it can."""
+    """Why `value` cannot be a prediction id, or None when it can (see `normalized_id`)."""
+    value = normalized_id(value)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return "must be an integer or a string"
     if isinstance(value, int):
@@ -38,7 +46,7 @@ def check_id(value: Any, field_name: str = "id") -> PredictionId:
     problem = id_problem(value)
     if problem:
         raise InvalidRequest([FieldError(field_name, problem)])
-    return value  # type: ignore[no-any-return]
+    return normalized_id(value)  # type: ignore[no-any-return]
 
 
 def id_key(prediction_id: PredictionId) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 from core.errors import FieldError, InvalidObservation
 
 NUMBER_KINDS = ("integer", "number")
+# Beyond this a number is not a measurement but an accident, and its products overflow floats.
+MAX_ABS_NUMBER = 1e15
 KINDS = (*NUMBER_KINDS, "category")
 
 
@@ -126,7 +128,7 @@ class Schema:
                 if not isinstance(value, str):
                     errors.append(FieldError(name, f"must be a string, got {_type_name(value)}"))
                 elif value not in feature.categories:
-                    warnings.append(f"{name}: category {value!r} was not seen in training")
+                    warnings.append(f"{feature.name}: category {value!r} was not seen in training")
                 continue
             problem = _number_problem(feature, value)
             if problem:
@@ -135,7 +137,7 @@ class Schema:
                 feature.seen_max is not None and value > feature.seen_max
             ):
                 warnings.append(
-                    f"{name}: {value!r} is outside the training range [{feature.seen_min}, {feature.seen_max}]"
+                    f"{feature.name}: {value!r} is outside the training range [{feature.seen_min}, {feature.seen_max}]"
                 )
         if len(observation) > len(values):
             known = set(self.names)
@@ -144,7 +146,7 @@ class Schema:
                     if strict:
                         errors.append(FieldError(field_prefix + str(key), "is not a feature of this model"))
                     else:
-                        warnings.append(f"{field_prefix}{key}: not a feature of this model, ignored")
+                        warnings.append(f"{key}: not a feature of this model, ignored")
         if errors:
             raise InvalidObservation(errors)
         return values, warnings
@@ -155,6 +157,8 @@ def _number_problem(feature: Feature, value: Any) -> str | None:
         return f"must be a number, got {_type_name(value)}"
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
+    if abs(value) > MAX_ABS_NUMBER:
+        return f"must be between -{MAX_ABS_NUMBER:g} and {MAX_ABS_NUMBER:g}"
     if feature.kind == "integer" and value != int(value):
         return "must be a whole number"
     if feature.minimum is not None and value < feature.minimum:

@@ -10,7 +10,7 @@ from core.errors import FieldError, InvalidObservation, InvalidRequest
 from core.model import Model
 from core.ports import PredictionStore
 from core.predict import Prediction, predict_many
-from core.records import Page, PredictionId, PredictionRecord, id_problem
+from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_problem, normalized_id
 
 MAX_LIST_LIMIT = 1000
 
@@ -19,8 +19,8 @@ def check_true_class(value: Any) -> int:
     """0 or 1 from 0, 1, false or true; anything else is an InvalidRequest."""
     if value is True or value is False:
         return int(value)
-    if isinstance(value, int) and value in (0, 1):
-        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
     raise InvalidRequest([FieldError("true_class", "must be 0, 1, true or false")])
 
 
@@ -47,17 +47,25 @@ class PredictionService:
         Every id and observation is checked before anything is scored or stored; the errors of
         item k are named `k.id` / `k.observation.<feature>` (no prefix for a single item).
         """
+        items = [(normalized_id(prediction_id), observation) for prediction_id, observation in items]
         errors: list[FieldError] = []
-        seen: set[tuple[type, Any]] = set()
-        for index, (prediction_id, _) in enumerate(items):
+        # An exact repeat within the batch is a retry of the same prediction: answered, stored once.
+        first: dict[tuple[type, Any], int] = {}
+        repeat_of: dict[int, int] = {}
+        for index, (prediction_id, observation) in enumerate(items):
             prefix = f"{index}." if prefix_errors else ""
             problem = id_problem(prediction_id)
             if problem:
                 errors.append(FieldError(f"{prefix}id", problem))
-            elif (type(prediction_id), prediction_id) in seen:
-                errors.append(FieldError(f"{prefix}id", "is repeated in this batch"))
+                continue
+            key = (type(prediction_id), prediction_id)
+            if key not in first:
+                first[key] = index
+            elif _same_json(items[first[key]][1], observation):
+                repeat_of[index] = first[key]
             else:
-                seen.add((type(prediction_id), prediction_id))
+                errors.append(FieldError(f"{prefix}id", f"is repeated in this batch (item {first[key]}) "
+                                                        "with a different observation"))
         predictions: list[Prediction] = []
         try:
             predictions = predict_many([obs for _, obs in items], self.model, strict=strict)
@@ -78,11 +86,16 @@ class PredictionService:
                 updated_at=now,
                 warnings=p.warnings,
             )
-            for (prediction_id, observation), p in zip(items, predictions)
+            for index, ((prediction_id, observation), p) in enumerate(zip(items, predictions))
+            if index not in repeat_of
         ]
         if len(records) == 1:
-            return [self.store.record(records[0])]
-        return self.store.record_many(records)
+            stored = [self.store.record(records[0])]
+        else:
+            stored = self.store.record_many(records)
+        by_index = iter(stored)
+        unique = {index: next(by_index) for index in range(len(items)) if index not in repeat_of}
+        return [unique[repeat_of.get(index, index)] for index in range(len(items))]
 
     def record_outcome(self, prediction_id: Any, true_class: Any) -> PredictionRecord:
         """Attach the true outcome (0/1) to a stored prediction; setting it again replaces it."""
@@ -96,7 +109,7 @@ class PredictionService:
             errors.extend(e.errors)
         if errors:
             raise InvalidRequest(errors)
-        return self.store.set_outcome(prediction_id, outcome, self.clock())
+        return self.store.set_outcome(normalized_id(prediction_id), outcome, self.clock())
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         return self.store.get(prediction_id)
@@ -105,6 +118,13 @@ class PredictionService:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest([FieldError("limit", f"must be an integer from 1 to {MAX_LIST_LIMIT}")])
         return self.store.list(limit, cursor)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _renamed(errors: list[FieldError], prefixed: bool) -> list[FieldError]:

@@ -76,3 +76,8 @@ def test_predict_does_no_io(tiny_model: Model, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(builtins, "open", no_open)
     monkeypatch.setattr(Path, "read_text", no_open)
     assert 0.0 < predict(GOOD, model=tiny_model).proba < 1.0
+
+
+def test_batch_warnings_name_the_feature_not_the_item(tiny_model: Model) -> None:
+    second = predict_many([GOOD, {**GOOD, "Port": "Atlantis"}], model=tiny_model)[1]
+    assert second.warnings == ("Port: category 'Atlantis' was not seen in training",)

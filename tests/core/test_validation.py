@@ -89,3 +89,8 @@ def test_null_is_refused_where_the_schema_says_so() -> None:
     with pytest.raises(InvalidObservation) as info:
         schema.validate({"n": None})
     assert [e.as_dict() for e in info.value.errors] == [{"field": "n", "message": "must not be null"}]
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**16), 1e300])
+def test_a_number_too_large_to_be_a_measurement_is_rejected(tiny_model: Model, value: Any) -> None:
+    assert problems(tiny_model, {**GOOD, "Fare": value}) == {"Fare": "must be between -1e+15 and 1e+15"}

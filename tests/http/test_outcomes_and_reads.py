@@ -29,7 +29,7 @@ def test_update_sets_the_true_class_and_returns_the_record(client: TestClient, p
     assert_documented(client, "POST", "/update", response)
 
 
-@pytest.mark.parametrize(("sent", "stored"), [(0, 0), (1, 1), (True, 1), (False, 0)])
+@pytest.mark.parametrize(("sent", "stored"), [(0, 0), (1, 1), (True, 1), (False, 0), (1.0, 1), (0.0, 0)])
 def test_update_accepts_zero_one_true_and_false(client: TestClient, passenger: dict, sent: object, stored: int) -> None:
     client.post("/predict", json={"id": "p", "observation": passenger})
     assert client.post("/update", json={"id": "p", "true_class": sent}).json()["true_class"] == stored
@@ -45,7 +45,7 @@ def test_update_of_an_unknown_id_is_404(client: TestClient) -> None:
     assert_documented(client, "POST", "/update", response)
 
 
-@pytest.mark.parametrize("bad", [2, -1, "yes", "1", 1.0, None, [1]])
+@pytest.mark.parametrize("bad", [2, -1, "yes", "1", 0.5, None, [1]])
 def test_update_with_a_true_class_other_than_0_1_true_false_is_422(
     client: TestClient, passenger: dict, bad: object
 ) -> None:

@@ -146,11 +146,21 @@ def test_batch_item_envelope_errors_name_the_index(client: TestClient, passenger
     ]
 
 
-def test_batch_with_a_repeated_id_is_422(client: TestClient, passenger: dict) -> None:
+def test_batch_repeating_an_id_with_the_same_observation_stores_it_once(client: TestClient, passenger: dict) -> None:
     items = [{"id": 5, "observation": passenger}, {"id": 5, "observation": passenger}]
+    response = client.post("/predict", json={"observations": items})
+    assert response.status_code == 200
+    first, second = response.json()["predictions"]
+    assert first == second
+    assert [r["id"] for r in client.get("/predictions").json()["predictions"]] == [5]
+
+
+def test_batch_repeating_an_id_with_another_observation_is_422(client: TestClient, passenger: dict) -> None:
+    items = [{"id": 5, "observation": passenger}, {"id": 5, "observation": {**passenger, "Age": 30.0}}]
     response = client.post("/predict", json={"observations": items})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "observations[1].id"
+    assert client.get("/predictions").json()["predictions"] == []
 
 
 def test_batch_size_is_bounded_by_max_batch(make_client: MakeClient, passenger: dict) -> None:
