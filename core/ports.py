@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from core.records import Page, PredictionId, PredictionRecord
+
+# The most records one `record_many` call may carry on every backend (a DynamoDB transaction's limit).
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class AggregateRow:
+    """The quality counters (see core.quality) of one model version on one UTC day."""
+
+    model_version: str
+    day: str  # "YYYY-MM-DD", the UTC day the predictions were made
+    counters: dict[str, float]
 
 
 class PredictionStore(Protocol):
@@ -14,35 +27,55 @@ class PredictionStore(Protocol):
 
     Contract, identical for every backend (tests/storage/ runs one suite against all of them):
 
-    - `record(r)` stores a new prediction and returns `(stored, True)`. If `r.id` is already
-      stored with an equal observation (`PredictionRecord.same_request`) it returns
+    - `record(r, counters)` stores a new prediction and returns `(stored, True)`. If `r.id` is
+      already stored with an equal observation (`PredictionRecord.same_request`) it returns
       `(the stored record unchanged, False)`: client and Lambda retries are safe. If the id is
       stored with a different observation it raises `ConflictingPrediction` and changes nothing.
-    - `record_many(rs)` does the same for several records, all or nothing: if any one conflicts
-      (with the store or with another in the batch) nothing is stored. Ids in one batch are
-      distinct; an exact retry of an already stored id is returned unchanged.
+    - `record_many(rs, counters)` does the same for up to `MAX_BATCH` records, all or nothing:
+      if any one conflicts (with the store or with another in the batch) nothing is stored.
+      Ids in one batch are distinct; an exact retry of an already stored id is returned unchanged.
+    - Aggregates: in the same atomic write as a *newly stored* record, its `counters` (one
+      mapping per record; None or empty adds nothing) are added to the aggregate row of
+      (`r.model_version`, UTC day of `r.created_at`). A retry adds nothing.
     - `set_outcome(id, true_class, now)` sets `true_class` (0 or 1) and `updated_at = now`, and
-      returns the updated record; setting it again replaces it. An unknown id raises
-      `UnknownPrediction`.
+      returns the updated record; setting it again replaces it. In the same atomic write it adds
+      `core.quality.outcome_increments(proba, predicted_class, old_true_class, true_class)` to
+      the record's aggregate row, so a replaced outcome is moved, never counted twice. An
+      unknown id raises `UnknownPrediction`.
+    - `aggregates(model_version, since, until)` returns the aggregate rows, optionally only one
+      version's and only days in [since, until] (inclusive), ordered by (version, day). Its cost
+      depends on the number of rows (versions × days), never on the number of predictions.
+    - `replace_aggregates(rows)` replaces every aggregate row by `rows` (the repair command,
+      after a recomputation over the raw records).
     - `get(id)` returns the record or raises `UnknownPrediction`. Ids are ints or strings, and
       `1` and `"1"` are different ids.
     - `list(limit, cursor)` returns a `Page` of records newest first (by `created_at`, ties
       broken the same way on every call); `cursor` is the opaque `next_cursor` of the previous
-      page, None for the first. A cursor the store did not make raises `InvalidRequest`.
+      page, None for the first. A cursor the store did not make, or `limit < 1`, raises
+      `InvalidRequest`. On DynamoDB the listing reads an index that may lag writes briefly.
+    - Timestamps given to a store must be timezone-aware (`ValueError` otherwise); they come
+      back in UTC, to the microsecond.
     - `check()` raises `StorageError` when the store cannot be reached; used by health checks.
     - Any backend failure (unwritable file, unreachable or throttled service) raises
-      `StorageError`, and a write that raised left nothing half-written.
+      `StorageError`, and a write that raised left nothing half-written: not the record, not
+      its counters.
     """
 
-    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]: ...
+    def record(
+        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
+    ) -> tuple[PredictionRecord, bool]: ...
 
     def record_many(
-        self, records: Sequence[PredictionRecord]
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]: ...
 
-    def set_outcome(
-        self, prediction_id: PredictionId, true_class: int, now: datetime
-    ) -> PredictionRecord: ...
+    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord: ...
+
+    def aggregates(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[AggregateRow]: ...
+
+    def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None: ...
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord: ...
 

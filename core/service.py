@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
+from core import quality
 from core.errors import FieldError, InvalidObservation, InvalidRequest
 from core.model import Model
-from core.ports import PredictionStore
+from core.ports import MAX_BATCH, AggregateRow, PredictionStore
 from core.predict import Prediction, predict_many
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_problem, normalized_id
 
@@ -47,6 +48,8 @@ class PredictionService:
         Every id and observation is checked before anything is scored or stored; the errors of
         item k are named `k.id` / `k.observation.<feature>` (no prefix for a single item).
         """
+        if not 1 <= len(items) <= MAX_BATCH:
+            raise InvalidRequest([FieldError("observations", f"must hold 1 to {MAX_BATCH} items")])
         items = [(normalized_id(prediction_id), observation) for prediction_id, observation in items]
         errors: list[FieldError] = []
         # An exact repeat within the batch is a retry of the same prediction: answered, stored once.
@@ -89,10 +92,13 @@ class PredictionService:
             for index, ((prediction_id, observation), p) in enumerate(zip(items, predictions))
             if index not in repeat_of
         ]
+        counters = [
+            quality.prediction_increments(self.model.schema, r.observation, r.proba, r.predicted_class) for r in records
+        ]
         if len(records) == 1:
-            stored = [self.store.record(records[0])]
+            stored = [self.store.record(records[0], counters[0])]
         else:
-            stored = self.store.record_many(records)
+            stored = self.store.record_many(records, counters)
         by_index = iter(stored)
         unique = {index: next(by_index) for index in range(len(items)) if index not in repeat_of}
         return [unique[repeat_of.get(index, index)] for index in range(len(items))]
@@ -113,6 +119,60 @@ class PredictionService:
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         return self.store.get(prediction_id)
+
+    def stats(self, model_version: str | None = None, since: date | None = None, until: date | None = None) -> dict[str, Any]:
+        """Live quality per model version, from the store's aggregates (see core.quality).
+
+        Drift is computed for the version this service serves (whose training distribution it
+        knows); other versions get their outcome figures only.
+        """
+        if since is not None and until is not None and since > until:
+            raise InvalidRequest([FieldError("since", "must not be after until")])
+        rows = self.store.aggregates(model_version, since, until)
+        by_version: dict[str, dict[str, dict[str, float]]] = {}
+        for row in rows:
+            by_version.setdefault(row.model_version, {})[row.day] = row.counters
+        versions = []
+        for version, days in sorted(by_version.items(), key=lambda kv: kv[0] != self.model.version):
+            schema = self.model.schema if version == self.model.version else None
+            summary = quality.summarise(schema, quality.merged(days.values()))
+            versions.append({"model_version": version, "serving": version == self.model.version,
+                             **summary, "daily": quality.daily_series(days)})
+        return {
+            "model_version": self.model.version,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "thresholds": {"psi_alert": quality.PSI_ALERT, "unseen_alert": quality.UNSEEN_ALERT},
+            "versions": versions,
+        }
+
+    def repair_aggregates(self, page_size: int = 1000) -> int:
+        """Recompute every aggregate from the stored records and replace them; returns records read.
+
+        Drift counters of versions other than the one served are kept as they were: only the
+        model that served a prediction knows its training bins.
+        """
+        old = {(r.model_version, r.day): r.counters for r in self.store.aggregates()}
+        fresh, count = recompute_aggregates(self._all_records(page_size), self.model)
+        for key, counters in fresh.items():
+            if key[0] != self.model.version:
+                counters.update({k: v for k, v in old.get(key, {}).items() if k.startswith("f|")})
+        for key, counters in old.items():
+            if key[0] != self.model.version and key not in fresh:
+                kept = {k: v for k, v in counters.items() if k.startswith("f|")}
+                if kept:
+                    fresh[key] = kept
+        self.store.replace_aggregates([AggregateRow(v, d, c) for (v, d), c in sorted(fresh.items())])
+        return count
+
+    def _all_records(self, page_size: int) -> Iterable[PredictionRecord]:
+        cursor = None
+        while True:
+            page = self.store.list(page_size, cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def list(self, limit: int = 100, cursor: str | None = None) -> Page:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
@@ -140,3 +200,24 @@ def _renamed(errors: list[FieldError], prefixed: bool) -> list[FieldError]:
 def _item_order(e: FieldError) -> tuple[int, str]:
     head = e.field.partition(".")[0]
     return (int(head) if head.isdigit() else -1, e.field)
+
+
+def recompute_aggregates(
+    records: Iterable[PredictionRecord], model: Model
+) -> tuple[dict[tuple[str, str], dict[str, float]], int]:
+    """Aggregates from scratch: what every record's prediction and outcome added.
+
+    Drift counters are recomputed for `model`'s version only (see `repair_aggregates`).
+    """
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    count = 0
+    for r in records:
+        count += 1
+        counters = rows.setdefault((r.model_version, r.created_at.date().isoformat()), {})
+        increments = quality.prediction_increments(model.schema, r.observation, r.proba, r.predicted_class)
+        if r.model_version != model.version:
+            increments = {k: v for k, v in increments.items() if not k.startswith("f|")}
+        quality.add(counters, increments)
+        if r.true_class is not None:
+            quality.add(counters, quality.outcome_increments(r.proba, r.predicted_class, None, r.true_class))
+    return rows, count

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -94,7 +94,9 @@ class DynamoStore:
         with self._translate("create table"):
             self._items.create_table(wait=wait, billing_mode="PAY_PER_REQUEST")
 
-    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]:
+    def record(
+        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
+    ) -> tuple[PredictionRecord, bool]:
         item = self._item(record)
         self._add_days([item.day])
         with self._translate("put"):
@@ -109,7 +111,9 @@ class DynamoStore:
             raise ConflictingPrediction(record.id)
         return stored, False
 
-    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+    def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
+    ) -> list[tuple[PredictionRecord, bool]]:
         firsts: dict[str, PredictionRecord] = {}
         for record in records:
             first = firsts.setdefault(id_key(record.id), record)

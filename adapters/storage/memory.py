@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -34,10 +34,14 @@ class MemoryStore:
         self._rows: dict[str, _Row] = {}
         self._next_seq = 1
 
-    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]:
+    def record(
+        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
+    ) -> tuple[PredictionRecord, bool]:
         return self.record_many([record])[0]
 
-    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+    def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
+    ) -> list[tuple[PredictionRecord, bool]]:
         with self._lock:
             staged: dict[str, _Row] = {}
             results: list[tuple[PredictionRecord, bool]] = []

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -71,10 +71,14 @@ class SqliteStore:
         self._reader = _Slot()
         self._writer = _Slot()
 
-    def record(self, record: PredictionRecord) -> tuple[PredictionRecord, bool]:
+    def record(
+        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
+    ) -> tuple[PredictionRecord, bool]:
         return self.record_many([record])[0]
 
-    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+    def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
+    ) -> list[tuple[PredictionRecord, bool]]:
         values = [_values(record) for record in records]
         with self._write() as conn:
             return [self._insert(conn, record, row) for record, row in zip(records, values)]
