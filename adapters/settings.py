@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.model import DEFAULT_MODEL_DIR
+from core.ports import MAX_BATCH
 
 DEFAULT_STORE_URL = "sqlite:///predictions.db"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_BATCH = 100
 # Upper bounds keep a typo (an extra zero or three) from turning into a memory problem.
 MAX_MAX_BODY_BYTES = 64 << 20
-MAX_MAX_BATCH = 10_000
+# A batch is stored all or nothing in one write; every store takes at most core's MAX_BATCH.
+MAX_MAX_BATCH = MAX_BATCH
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
