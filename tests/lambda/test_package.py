@@ -1,0 +1,86 @@
+"""make lambda-package's zip, on its own: unzipped, imported by a Python 3.12 interpreter
+(Lambda's runtime) with nothing else on the path, it answers a real event."""
+
+from __future__ import annotations
+
+import glob
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT = ROOT / "tests" / "lambda" / "events" / "apigw_rest_v1_predict.json"
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+
+PROGRAM = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import handler
+response = handler.handler(json.loads(sys.argv[2]), None)
+heavy = sorted(m for m in ("sklearn", "numpy", "pandas", "scipy") if m in sys.modules)
+print(json.dumps({"response": response, "version": list(sys.version_info[:2]), "heavy": heavy,
+                  "handler_file": handler.__file__}))
+"""
+
+
+def python312() -> str | None:
+    candidates = [shutil.which("python3.12"), "/usr/bin/python3.12", *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"))]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                                 capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        if out.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist") / "lambda.zip"
+    result = subprocess.run([sys.executable, "scripts/build_lambda_package.py", "--out", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "MB unzipped" in result.stdout
+    return out
+
+
+def test_the_package_is_far_under_lambdas_size_limit_and_leaves_scikit_learn_out(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        names = archive.namelist()
+        unzipped = sum(info.file_size for info in archive.infolist())
+    assert unzipped < 120 * 1024 * 1024 < LAMBDA_UNZIPPED_LIMIT
+    assert "handler.py" in names and "artifacts/titanic/fast.json" in names
+    assert not [n for n in names if n.startswith(("sklearn/", "numpy/", "pandas/", "scipy/", "tests/"))]
+
+
+def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Path, tmp_path: Path) -> None:
+    interpreter = python312()
+    if interpreter is None:
+        pytest.skip("no Python 3.12 interpreter on this machine (Lambda's runtime); the package was built but not run")
+    root = tmp_path / "task"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(root)
+    event = json.loads(EVENT.read_text())
+    # -I -S: no site-packages, no user site, no PYTHONPATH: only the standard library and the package.
+    result = subprocess.run(
+        [interpreter, "-I", "-S", "-c", PROGRAM, str(root), json.dumps(event)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["version"] == [3, 12]
+    assert out["handler_file"].startswith(str(root))
+    assert out["heavy"] == []
+    assert out["response"]["statusCode"] == 200
+    body = json.loads(out["response"]["body"])
+    assert set(body) >= {"id", "observation_id", "proba", "predicted_class", "true_class"}
