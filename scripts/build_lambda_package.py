@@ -29,10 +29,15 @@ def needs_scikit_learn(model_dir: Path) -> bool:
     return not manifest.get("fast_sha256")
 
 
-def pip_install(target: Path, requirements: Path, python_version: str, platform: str) -> None:
+# Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels and older fit.
+DEFAULT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+
+
+def pip_install(target: Path, requirements: Path, python_version: str, platforms: list[str]) -> None:
+    platform_args = [arg for platform in platforms for arg in ("--platform", platform)]
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         "--target", str(target), "--platform", platform, "--python-version", python_version,
+         "--target", str(target), *platform_args, "--python-version", python_version,
          "--implementation", "cp", "--only-binary=:all:", "--upgrade", "-r", str(requirements)],
         check=True,
     )
@@ -45,21 +50,23 @@ def copy_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination, ignore=lambda _, names: [n for n in names if n in EXCLUDE_DIRS or n.endswith(".pyc")])
 
 
-def build(out: Path, python_version: str, platform: str, model_dir: Path) -> tuple[int, int]:
+def build(out: Path, python_version: str, platforms: list[str], model_dir: Path, with_scikit_learn: bool = False) -> tuple[int, int]:
     """Write the zip; return (zipped bytes, unzipped bytes)."""
     staging = out.parent / "lambda-build"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    pip_install(staging, ROOT / "requirements-lambda.txt", python_version, platform)
-    if needs_scikit_learn(model_dir):
-        print(f"{model_dir} has no fast form: adding scikit-learn and its stack", file=sys.stderr)
-        pip_install(staging, ROOT / "requirements.txt", python_version, platform)
+    pip_install(staging, ROOT / "requirements-lambda.txt", python_version, platforms)
+    if with_scikit_learn or needs_scikit_learn(model_dir):
+        print("adding scikit-learn and its stack (the model has no fast form, or it was asked for)", file=sys.stderr)
+        pip_install(staging, ROOT / "requirements.txt", python_version, platforms)
     for name in SOURCES:
         copy_tree(ROOT / name, staging / name)
     artifact_target = staging / "artifacts" / model_dir.name
     artifact_target.parent.mkdir(parents=True, exist_ok=True)
     copy_tree(model_dir, artifact_target)
-    for junk in staging.rglob("__pycache__"):
+    # Libraries' own test suites are never imported at run time (scipy's and scikit-learn's
+    # weigh tens of MB).
+    for junk in [p for p in staging.rglob("*") if p.is_dir() and p.name in EXCLUDE_DIRS]:
         shutil.rmtree(junk, ignore_errors=True)
     unzipped = 0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,11 +82,14 @@ def build(out: Path, python_version: str, platform: str, model_dir: Path) -> tup
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python-version", default="3.12")
-    parser.add_argument("--platform", default="manylinux2014_x86_64")
+    parser.add_argument("--platform", action="append", dest="platforms",
+                        help=f"wheel platform tag, repeatable (default: {' '.join(DEFAULT_PLATFORMS)})")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "artifacts" / "titanic")
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "lambda.zip")
+    parser.add_argument("--with-scikit-learn", action="store_true",
+                        help="include scikit-learn, numpy, scipy and pandas even when the fast form makes them unneeded")
     args = parser.parse_args(argv)
-    zipped, unzipped = build(args.out, args.python_version, args.platform, args.model_dir)
+    zipped, unzipped = build(args.out, args.python_version, args.platforms or DEFAULT_PLATFORMS, args.model_dir, args.with_scikit_learn)
     mb = 1024 * 1024
     print(f"{args.out}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
           f"(Lambda's limit: {LAMBDA_UNZIPPED_LIMIT / mb:.0f} MB unzipped)")
