@@ -32,8 +32,13 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
+# wrk is the HTTP load generator (Debian package); installed when missing and apt-get is there.
 bench: $(VENV)/.bench-installed
+	command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk
 	$(PY) -m bench.core_bench
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.package_size
+	$(PY) -m bench.http_bench
 
 lambda-package: install
 	$(PY) scripts/build_lambda_package.py

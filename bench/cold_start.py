@@ -1,0 +1,82 @@
+"""Lambda cold start: a fresh Python process, from `import handler` to the first answered event.
+
+    python -m bench.cold_start [--runs 15]
+
+Each run is a new interpreter that imports handler (building the app: settings, model
+verification, store) and answers an HTTP API v2 POST /predict. Measured inside the process
+(from just before the import to the answer) and as the whole process's wall time, for an SQLite
+store and for DynamoDB (moto's server on 127.0.0.1). Medians over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.servers import ROOT, free_port, running
+
+EVENT = ROOT / "tests" / "lambda" / "events" / "http_api_v2_batch_base64.json"
+PROGRAM = """
+import json, sys, time
+start = time.perf_counter()
+import handler
+event = json.loads(sys.argv[1])
+response = handler.handler(event, None)
+elapsed = time.perf_counter() - start
+assert response["statusCode"] == 200, response
+print(json.dumps({"seconds": elapsed, "sklearn": "sklearn" in sys.modules, "numpy": "numpy" in sys.modules}))
+"""
+
+
+def predict_event(prediction_id: str) -> dict:
+    """An HTTP API v2 POST /predict event: the recorded fixture with a fresh single-item body."""
+    event = json.loads(EVENT.read_text())
+    event["body"] = json.dumps({"id": prediction_id, "observation": {
+        "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1}})
+    event["isBase64Encoded"] = False
+    return event
+
+
+def measure(env: dict[str, str], runs: int) -> dict[str, float | bool]:
+    inside, wall = [], []
+    loaded = {}
+    for run in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))],
+                             cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=60)
+        wall.append(time.perf_counter() - started)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        inside.append(result["seconds"])
+        loaded = {"sklearn": result["sklearn"], "numpy": result["numpy"]}
+    return {"inside": statistics.median(inside), "wall": statistics.median(wall), **loaded}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cold-start-"))
+    results = {"SQLite": measure({"STORE_URL": f"sqlite:///{work / 'cold.db'}"}, args.runs)}
+    port = free_port()
+    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"}
+    with running([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, aws):
+        subprocess.run([sys.executable, "-m", "adapters.storage.dynamodb", "create-table", "cold-start"],
+                       cwd=ROOT, env={**os.environ, **aws}, check=True, capture_output=True, timeout=60)
+        results["DynamoDB (moto server)"] = measure({**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs)
+    print(f"# cold start: {args.runs} fresh processes per store, medians")
+    print("| store | import handler → first answer | whole process (wall) | scikit-learn / numpy imported |")
+    print("| --- | ---: | ---: | --- |")
+    for name, r in results.items():
+        print(f"| {name} | {r['inside'] * 1000:.0f} ms | {r['wall'] * 1000:.0f} ms | {r['sklearn']} / {r['numpy']} |")
+
+
+if __name__ == "__main__":
+    main()
