@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,7 +30,7 @@ from adapters.http.problems import (
 )
 from core.model import Model
 from core.records import MAX_ABS_INT_ID, MAX_ID_LENGTH
-from core.schema import Feature
+from core.schema import MAX_ABS_NUMBER, Feature
 from core.service import MAX_LIST_LIMIT
 
 TITLE = "sklearn-serve"
@@ -245,8 +244,9 @@ def _feature_schema(feature: Feature) -> dict[str, Any]:
         )
         schema["examples"] = list(feature.categories[:3])
         return schema
-    schema["minimum"] = feature.minimum if feature.minimum is not None else -sys.float_info.max
-    schema["maximum"] = feature.maximum if feature.maximum is not None else sys.float_info.max
+    # The core refuses any number beyond MAX_ABS_NUMBER, whatever the feature's own bounds.
+    schema["minimum"] = -MAX_ABS_NUMBER if feature.minimum is None else max(feature.minimum, -MAX_ABS_NUMBER)
+    schema["maximum"] = MAX_ABS_NUMBER if feature.maximum is None else min(feature.maximum, MAX_ABS_NUMBER)
     if feature.seen_min is not None and feature.seen_max is not None:
         schema["description"] = (
             f"Training range {feature.seen_min} to {feature.seen_max}; values outside it get a warning."
