@@ -99,15 +99,20 @@ class Client:
     def request(
         self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
     ) -> Reply:
-        """Send one request; raises OSError or http.client.HTTPException when no answer came."""
-        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        """Send one request; raises OSError or http.client.HTTPException when no answer came.
+
+        `body` is bytes as they are, an iterator of bytes (sent chunked), or a value sent as JSON;
+        Content-Type is application/json unless `headers` say otherwise.
+        """
+        chunked = isinstance(body, Iterator)
+        data = body if body is None or chunked or isinstance(body, bytes) else json.dumps(body).encode()
         sent = dict(headers or {})
-        if data is not None:
-            sent.setdefault("Content-Type", "application/json")
+        if data is not None and not any(name.lower() == "content-type" for name in sent):
+            sent["Content-Type"] = "application/json"
         if self._conn is None:
             self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
-            self._conn.request(method, path, body=data, headers=sent)
+            self._conn.request(method, path, body=data, headers=sent, encode_chunked=chunked)
             response = self._conn.getresponse()
             reply = Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
         except BaseException:
