@@ -174,12 +174,19 @@ class Process:
 
     def _wait_group_gone(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.popen.pid, 0)
-            except ProcessLookupError:
-                return
+        while time.monotonic() < deadline and self._group_running():
             time.sleep(0.05)
+
+    def _group_running(self) -> bool:
+        """Any process of the group that is not a zombie (orphaned workers may never be reaped here)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == self.popen.pid and fields[0] != "Z":
+                return True
+        return False
 
 
 @dataclass
