@@ -10,11 +10,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -306,3 +309,66 @@ def assert_problem(reply: Reply, status: int) -> dict[str, Any]:
         assert member in problem, problem
     assert problem["status"] == status
     return problem
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 to `target_port`. Once `fault` is "reset", it answers every request
+    by resetting the connection (as a server that dies mid-request does); once it is "silent", it
+    takes requests and never answers (as a server that hangs does)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.fault: str | None = None
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+        except OSError:
+            _reset(client)
+            return
+        try:
+            for _ in range(100_000):
+                if self._closed.is_set():
+                    return
+                readable, _, _ = select.select([client, upstream], [], [], 0.5)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if sock is client and self.fault == "reset":
+                        _reset(client)
+                        return
+                    if sock is client and self.fault == "silent":
+                        continue
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+            client.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer sees a reset, not an orderly end."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.close()
