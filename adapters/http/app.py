@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +20,8 @@ from starlette.types import Scope
 from adapters.http.auth import ApiKeyGuard
 from adapters.http.body import check_content_type, parse_json, read_body
 from adapters.http.errors import HttpError
+from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
+from adapters.http.metrics import Metrics, default_directory
 from adapters.http.middleware import RequestContext
 from adapters.http.openapi import openapi_document, render_html
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
@@ -28,28 +31,41 @@ from adapters.http.shapes import (
     list_limit,
     path_id,
     predict_request,
+    stats_query,
     update_request,
 )
 from adapters.settings import Settings
 from core.errors import CoreError, InvalidObservation
-from core.service import MAX_LIST_LIMIT, PredictionService
+from core.records import id_key
+from core.service import MAX_LIST_LIMIT, PredictionService, check_true_class
 
 logger = logging.getLogger("sklearn_serve.http")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = ("dashboard.html", "dashboard.js", "dashboard.css")
+# The dashboard runs only its own script and style, and talks only to this origin.
+DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class Api:
     """The endpoints, bound to one service and one configuration."""
 
-    def __init__(self, service: PredictionService, settings: Settings) -> None:
+    def __init__(self, service: PredictionService, settings: Settings, metrics: Metrics) -> None:
         self.service = service
+        self.metrics = metrics
         self.max_body_bytes = settings.max_body_bytes
         self.max_batch = settings.max_batch
         self.guard = ApiKeyGuard(settings.api_key)
         # Static answers are rendered once: the model and the document cannot change while running.
         self.model_card = _json_bytes(service.model.card())
-        self.protected = {"update", "listPredictions", "getPrediction", "listDbContents"}
+        self.static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
+        # Outcome data (the quality figures, and the outcome counts among the metrics) is as
+        # private as the outcomes themselves.
+        self.protected = {"update", "listPredictions", "getPrediction", "listDbContents", "stats", "metrics"}
         if settings.predict_requires_key:
             self.protected.add("predict")
         document = openapi_document(
@@ -74,13 +90,19 @@ class Api:
                 results = await run_in_threadpool(self.service.predict_batch, call.items, call.strict)
             except InvalidObservation as e:
                 raise batch_errors(e) from e
+            # An item repeated in the batch is answered twice but stored once.
+            stored = {id_key(record.id): record for record, created in results if created}
+            self.metrics.predictions((r.model_version, r.predicted_class) for r in stored.values())
             return JSONResponse({"predictions": [record.as_json() for record, _ in results]})
-        record, _ = await run_in_threadpool(self.service.predict, call.id, call.observation, call.strict)
+        record, created = await run_in_threadpool(self.service.predict, call.id, call.observation, call.strict)
+        if created:
+            self.metrics.predictions([(record.model_version, record.predicted_class)])
         return JSONResponse(record.as_json())
 
     async def update(self, request: Request) -> Response:
         prediction_id, true_class = update_request(await self.json_body(request))
         record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
+        self.metrics.outcome(check_true_class(true_class), record.predicted_class)
         return JSONResponse(record.as_json())
 
     async def list_predictions(self, request: Request) -> Response:
@@ -103,6 +125,28 @@ class Api:
     async def model(self, request: Request) -> Response:
         return Response(self.model_card, media_type="application/json")
 
+    async def stats(self, request: Request) -> Response:
+        query = stats_query(request.query_params)
+        report = await run_in_threadpool(self.service.stats, query.model_version, query.since, query.until)
+        return Response(_json_bytes(report), media_type="application/json")
+
+    async def prometheus(self, request: Request) -> Response:
+        # Reads every worker's file: off the event loop.
+        text = await run_in_threadpool(self.metrics.exposition)
+        return Response(text, media_type=METRICS_MEDIA_TYPE)
+
+    async def dashboard(self, request: Request) -> Response:
+        return Response(self.static["dashboard.html"], media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": DASHBOARD_CSP, "Cache-Control": "no-cache"})
+
+    async def dashboard_script(self, request: Request) -> Response:
+        return Response(self.static["dashboard.js"], media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+    async def dashboard_style(self, request: Request) -> Response:
+        return Response(self.static["dashboard.css"], media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
     async def openapi_json(self, request: Request) -> Response:
         return Response(self.openapi, media_type="application/json")
 
@@ -123,9 +167,14 @@ class Api:
         return checked
 
 
-def build_app(service: PredictionService, settings: Settings) -> Starlette:
-    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda."""
-    api = Api(service, settings)
+def build_app(service: PredictionService, settings: Settings, metrics_dir: Path | None = None) -> Starlette:
+    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda.
+
+    `metrics_dir` is where the worker processes of one server add up their metrics (see
+    adapters/http/metrics.py); by default a temporary directory named after the parent process.
+    """
+    metrics = Metrics(metrics_dir if metrics_dir is not None else default_directory())
+    api = Api(service, settings, metrics)
     table: list[tuple[str, str, str, Endpoint, str]] = [
         # (path, method, operation id, endpoint, path as logged)
         ("/predict", "POST", "predict", api.predict, "/predict"),
@@ -135,6 +184,11 @@ def build_app(service: PredictionService, settings: Settings) -> Starlette:
         ("/list-db-contents", "GET", "listDbContents", api.list_db_contents, "/list-db-contents"),
         ("/health", "GET", "health", api.health, "/health"),
         ("/model", "GET", "model", api.model, "/model"),
+        ("/stats", "GET", "stats", api.stats, "/stats"),
+        ("/metrics", "GET", "metrics", api.prometheus, "/metrics"),
+        ("/", "GET", "dashboard", api.dashboard, "/"),
+        ("/dashboard.js", "GET", "dashboardScript", api.dashboard_script, "/dashboard.js"),
+        ("/dashboard.css", "GET", "dashboardStyle", api.dashboard_style, "/dashboard.css"),
         ("/openapi.json", "GET", "openapi", api.openapi_json, "/openapi.json"),
         ("/docs", "GET", "docs", api.docs, "/docs"),
     ]
@@ -150,7 +204,7 @@ def build_app(service: PredictionService, settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext, route_of=route_of)],
+        middleware=[Middleware(RequestContext, route_of=route_of, metrics=metrics)],
         exception_handlers={HttpError: _problem, CoreError: _problem, HTTPException: _problem},
     )
     # `/predict/` is an unknown route (404), not a redirect that no client or schema expects.

@@ -1,4 +1,4 @@
-"""Per-request context as pure ASGI middleware: request id, one access log line, the last-resort 500."""
+"""Per-request context as pure ASGI middleware: request id, one access log line, metrics, the last-resort 500."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.http.metrics import Metrics
 from adapters.http.problems import problem_for
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -30,14 +31,15 @@ class RequestContext:
 
     Gives every request an id (the client's X-Request-ID when valid, else a new uuid4 hex), puts
     it in `request.state.request_id` and the response's X-Request-ID, logs one JSON line per
-    request, and turns any exception that escaped the app into a bare 500 problem (details go to
-    the log only). `route_of` names the matched route template, so the log never holds raw paths,
-    which carry prediction ids.
+    request, counts it in `metrics`, and turns any exception that escaped the app into a bare 500
+    problem (details go to the log only). `route_of` names the matched route template, so the log
+    and the metrics never hold raw paths, which carry prediction ids.
     """
 
-    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str | None]) -> None:
+    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str | None], metrics: Metrics | None = None) -> None:
         self.app = app
         self.route_of = route_of
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +50,13 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            if self.metrics is not None and not counted:
+                counted = True
+                self.metrics.request(self.route_of(scope), scope["method"], status, time.perf_counter() - started)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -57,6 +66,10 @@ class RequestContext:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["X-Content-Type-Options"] = "nosniff"
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Counted before the last byte leaves: a client that has its answer, then scrapes
+                # (whichever worker answers), finds the request counted.
+                count()
             await send(message)
 
         try:
@@ -69,6 +82,7 @@ class RequestContext:
                 raise
             await problem_for(RuntimeError()).response(request_id)(scope, receive, send_with_id)
         finally:
+            count()
             logger.info(
                 json.dumps(
                     {

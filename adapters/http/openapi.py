@@ -14,7 +14,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from adapters.http.body import MAX_DEPTH
+from adapters.http.metrics import FAMILIES as METRIC_FAMILIES
+from adapters.http.metrics import PREFIX as METRIC_PREFIX
 from adapters.http.problems import (
+    AUTH_CHALLENGE,
     CONFLICT,
     INTERNAL,
     MALFORMED,
@@ -28,13 +31,16 @@ from adapters.http.problems import (
     VALIDATION,
     ProblemType,
 )
+from adapters.http.shapes import MAX_VERSION_LENGTH
 from core.model import Model
+from core.quality import CALIBRATION_BINS
 from core.records import MAX_ABS_INT_ID, MAX_ID_LENGTH
 from core.schema import MAX_ABS_NUMBER, Feature
 from core.service import MAX_LIST_LIMIT
 
 TITLE = "sklearn-serve"
 JSON = "application/json"
+TEXT = "text/plain"
 
 
 def openapi_document(
@@ -50,12 +56,13 @@ def openapi_document(
         description: str,
         ok: tuple[str, dict[str, Any]],
         problems: tuple[ProblemType, ...] = (),
+        media_type: str = JSON,
         **extra: Any,
     ) -> dict[str, Any]:
         statuses = set(problems) | {INTERNAL}
         if op_id in protected:
             statuses.add(UNAUTHORIZED)
-        responses: dict[str, Any] = {"200": {"description": ok[0], "content": {JSON: {"schema": ok[1]}}}}
+        responses: dict[str, Any] = {"200": {"description": ok[0], "content": {media_type: {"schema": ok[1]}}}}
         for status in sorted({p.status for p in statuses}):
             kinds = sorted((p for p in statuses if p.status == status), key=lambda p: p.name)
             response: dict[str, Any] = {
@@ -64,7 +71,7 @@ def openapi_document(
             }
             if status == UNAUTHORIZED.status:
                 response["headers"] = {
-                    "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer challenge"}
+                    "WWW-Authenticate": {"schema": {"type": "string"}, "description": f"{AUTH_CHALLENGE} (a challenge)"}
                 }
             responses[str(status)] = response
         op: dict[str, Any] = {
@@ -175,6 +182,85 @@ def openapi_document(
                 ("The model card", {"type": "object", "required": ["model_version"]}),
             )
         },
+        "/stats": {
+            "get": operation(
+                "stats",
+                "Live quality of the served predictions, per model version",
+                "From the counters the store keeps with every prediction and outcome (their cost does not "
+                "grow with the number of predictions): volume, the outcome figures (confusion matrix, "
+                "accuracy, precision, recall, F1, ROC AUC, Brier score, log loss, calibration table) on the "
+                "predictions whose true class was recorded, the ROC curve, drift of each feature against its "
+                "training distribution (for the version being served) and a daily series. Days are UTC days "
+                "of the predictions (an outcome counts on its prediction's day). A figure that cannot be "
+                "computed yet (no outcome, one class only) is null. The version being served comes first.",
+                ("Quality per model version", {"$ref": "#/components/schemas/Stats"}),
+                (VALIDATION, STORE_UNAVAILABLE),
+                parameters=[
+                    {
+                        "name": "model_version",
+                        "in": "query",
+                        "required": False,
+                        "description": "Only this version (see /model). Empty means every version.",
+                        "schema": {"type": "string", "maxLength": MAX_VERSION_LENGTH, "pattern": "^[ -~]*$"},
+                    },
+                    *(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "description": f"Only days {word} this UTC day (inclusive), written YYYY-MM-DD. "
+                            "`since` after `until` is a 422.",
+                            "schema": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+                        }
+                        for name, word in (("since", "from"), ("until", "up to"))
+                    ),
+                ],
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Metrics in the Prometheus text format",
+                "Counts added up over every worker process of this server, whichever one answers the scrape: "
+                + "; ".join(f"`{METRIC_PREFIX}_{name}` ({kind}, by {', '.join(labels)}): {help_text}"
+                            for name, kind, help_text, labels in METRIC_FAMILIES)
+                + " For totals over every server and all time, see /stats. "
+                + ("Needs the API key, like the outcomes it counts (Prometheus: `authorization: {credentials: "
+                   "<key>}` in the scrape config)." if "metrics" in protected else "Open: no API key is configured."),
+                ("Prometheus text exposition format 0.0.4", {"type": "string"}),
+                media_type=TEXT,
+            )
+        },
+        "/": {
+            "get": operation(
+                "dashboard",
+                "A dashboard of the live quality, for people",
+                "An HTML page that draws /stats and /model: volume and accuracy per day, calibration, ROC "
+                "curve, drift per feature and the model card. It loads only /dashboard.js and /dashboard.css "
+                "from this server. When /stats needs the API key, the page asks for it and keeps it in the "
+                "tab's sessionStorage; the page itself holds no key and no data.",
+                ("An HTML page", {"type": "string"}),
+                media_type="text/html",
+            )
+        },
+        "/dashboard.js": {
+            "get": operation(
+                "dashboardScript",
+                "The dashboard's script",
+                "Plain JavaScript, no dependencies.",
+                ("JavaScript", {"type": "string"}),
+                media_type="text/javascript",
+            )
+        },
+        "/dashboard.css": {
+            "get": operation(
+                "dashboardStyle",
+                "The dashboard's style sheet",
+                "CSS.",
+                ("CSS", {"type": "string"}),
+                media_type="text/css",
+            )
+        },
         "/openapi.json": {
             "get": operation(
                 "openapi",
@@ -189,10 +275,10 @@ def openapi_document(
                 "This document as an HTML page",
                 "Self-contained: no scripts, nothing loaded from elsewhere.",
                 ("An HTML page", {"type": "string"}),
+                media_type="text/html",
             )
         },
     }
-    paths["/docs"]["get"]["responses"]["200"]["content"] = {"text/html": {"schema": {"type": "string"}}}
     problem_list = "\n".join(f"- `{p.uri}` ({p.status}) {p.title}: {p.meaning}" for p in PROBLEM_TYPES)
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -346,6 +432,7 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
             "properties": {"status": {"const": "ok"}, "model_version": {"type": "string"}, "store": {"const": "ok"}},
             "required": ["status", "model_version", "store"],
         },
+        **_stats_schemas(),
         "FieldError": {
             "type": "object",
             "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
@@ -367,6 +454,86 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
             },
             "required": ["type", "title", "status", "detail"],
         },
+    }
+
+
+def _stats_schemas() -> dict[str, Any]:
+    """The shape of GET /stats (core.service.PredictionService.stats, core.quality.summarise)."""
+    ref = "#/components/schemas/"
+    # Ratios of counts are within [0, 1]; means of summed floats are not bounded here, because a
+    # replaced outcome is subtracted from float sums and may leave a rounding error below zero.
+    ratio = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+    mean = {"type": ["number", "null"]}
+    share = {"type": "number", "minimum": 0, "maximum": 1}
+    count = {"type": "integer", "minimum": 0}
+    day = {"type": "string", "format": "date"}
+
+    def obj(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "object", "properties": properties, "required": list(properties),
+                                  "additionalProperties": False}
+        if description:
+            schema["description"] = description
+        return schema
+
+    return {
+        "Stats": obj({
+            "model_version": {"type": "string", "description": "The version this server serves."},
+            "since": {"type": ["string", "null"], "format": "date"},
+            "until": {"type": ["string", "null"], "format": "date"},
+            "thresholds": obj({"psi_alert": {"type": "number"}, "unseen_alert": {"type": "number"}},
+                              "Drift is flagged above these: PSI, and the share of unseen categories."),
+            "versions": {"type": "array", "items": {"$ref": ref + "VersionStats"}},
+        }),
+        "VersionStats": obj({
+            "model_version": {"type": "string"},
+            "serving": {"type": "boolean", "description": "This is the version this server serves."},
+            "predictions": count,
+            "predicted_positive": count,
+            "mean_proba_served": mean,
+            "outcomes": {"$ref": ref + "OutcomeStats"},
+            "roc_curve": {"type": "array", "items": obj({"threshold": share, "fpr": share, "tpr": share}),
+                          "description": "From (0, 0) at threshold 1 down; empty until both classes have outcomes."},
+            "drift": {"type": "array", "items": {"$ref": ref + "FeatureDrift"},
+                      "description": "Per feature; empty for versions other than the one served."},
+            "daily": {"type": "array", "items": obj({"day": day, "predictions": count, "outcomes": count,
+                                                     "accuracy": ratio})},
+        }),
+        "OutcomeStats": obj({
+            "labeled": {**count, "description": "Predictions whose true class was recorded."},
+            "confusion_matrix": obj({"tn": count, "fp": count, "fn": count, "tp": count}),
+            "accuracy": ratio,
+            "precision": ratio,
+            "recall": ratio,
+            "f1": ratio,
+            "roc_auc": ratio,
+            "brier_score": mean,
+            "log_loss": mean,
+            "base_rate": {**ratio, "description": "Share of positives among the recorded outcomes."},
+            "mean_proba": {**mean, "description": "Mean predicted probability of the labeled predictions."},
+            "calibration": {
+                "type": "array",
+                "minItems": CALIBRATION_BINS,
+                "maxItems": CALIBRATION_BINS,
+                "items": obj({
+                    "bin": {"type": "array", "items": share, "minItems": 2, "maxItems": 2},
+                    "count": count,
+                    "mean_proba": mean,
+                    "observed_rate": ratio,
+                }),
+            },
+        }, "Figures on the predictions whose true class is known, at each prediction's threshold."),
+        "FeatureDrift": obj({
+            "feature": {"type": "string"},
+            "kind": {"enum": ["integer", "number", "category"]},
+            "psi": {"type": ["number", "null"],
+                    "description": "Population stability index, served against training; null before any prediction."},
+            "null_share": obj({"training": share, "served": share}),
+            "unseen_share": {**ratio, "description": "Share of categories never seen in training (categories only)."},
+            "buckets": {"type": "array", "items": obj({"bucket": {"type": "string"}, "training": share,
+                                                        "served": share})},
+            "flagged": {"type": "boolean"},
+            "flags": {"type": "array", "items": {"type": "string"}},
+        }),
     }
 
 

@@ -7,8 +7,9 @@ them (which keys, which container types) and names bad fields the way the API do
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from core.errors import FieldError, InvalidObservation, InvalidRequest, UnknownPrediction
@@ -20,6 +21,8 @@ SINGLE_KEYS = ("id", "observation")
 BATCH_ITEM_KEYS = ("id", "observation")
 UPDATE_KEYS = ("id", "true_class")
 _DIGITS = re.compile(r"-?[0-9]+")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+MAX_VERSION_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,38 @@ def list_limit(raw: str | None) -> int:
     if raw.isascii() and raw.isdigit() and len(raw) <= 7 and 1 <= int(raw) <= MAX_LIST_LIMIT:
         return int(raw)
     raise InvalidRequest([FieldError("limit", f"must be an integer from 1 to {MAX_LIST_LIMIT}")])
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    model_version: str | None
+    since: date | None
+    until: date | None
+
+
+def stats_query(params: Mapping[str, str]) -> StatsQuery:
+    """`?model_version=&since=YYYY-MM-DD&until=YYYY-MM-DD`, each optional (an empty model_version too)."""
+    errors: list[FieldError] = []
+    version = params.get("model_version") or None
+    if version is not None and not (len(version) <= MAX_VERSION_LENGTH and version.isascii() and version.isprintable()):
+        errors.append(FieldError("model_version", f"must be at most {MAX_VERSION_LENGTH} printable ASCII characters"))
+        version = None
+    days: dict[str, date | None] = {}
+    for name in ("since", "until"):
+        raw = params.get(name)
+        days[name] = None
+        if raw is None:
+            continue
+        # fromisoformat alone would also take 20260101 and week dates; the API says YYYY-MM-DD.
+        try:
+            days[name] = date.fromisoformat(raw) if _DAY.fullmatch(raw) else None
+        except ValueError:
+            pass
+        if days[name] is None:
+            errors.append(FieldError(name, "must be a date written YYYY-MM-DD"))
+    if errors:
+        raise InvalidRequest(errors)
+    return StatsQuery(version, days["since"], days["until"])
 
 
 def _envelope(

@@ -1,0 +1,317 @@
+"""GET /metrics: Prometheus counters that add up over every worker process of one server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.http import build_app, metrics
+from adapters.settings import Settings
+from adapters.storage.memory import MemoryStore
+from core.model import Model
+from core.service import PredictionService
+from tests.http.conftest import TickingClock
+from tests.http.support import assert_documented
+
+parser = pytest.importorskip("prometheus_client.parser")
+
+KEY = "metrics-Key_0123456789"
+REQUESTS = "sklearn_serve_http_requests_total"
+LATENCY = "sklearn_serve_http_request_duration_seconds"
+PREDICTIONS = "sklearn_serve_predictions_total"
+OUTCOMES = "sklearn_serve_outcomes_total"
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+MakeMetricsClient = Callable[..., TestClient]
+
+
+def samples(text: str) -> Samples:
+    """Every sample of the exposition, read by the reference parser (prometheus_client's)."""
+    found: Samples = {}
+    for family in parser.text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in found, f"{key} appears twice"
+            found[key] = sample.value
+    return found
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(found: Samples, name: str, **labels: str) -> float:
+    """The sum over the samples of `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in found.items() if n == name and wanted <= ls)
+
+
+@pytest.fixture
+def make_metrics_client(model: Model, tmp_path: Path) -> Iterator[MakeMetricsClient]:
+    clients: list[TestClient] = []
+
+    def make(metrics_dir: Path | None = None, **settings: Any) -> TestClient:
+        service = PredictionService(model, MemoryStore(), TickingClock())
+        app = build_app(service, Settings(store_url="memory://", **settings),
+                        metrics_dir=metrics_dir or tmp_path / "metrics")
+        client = TestClient(app, raise_server_exceptions=False)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def scrape(client: TestClient, **headers: str) -> Samples:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return samples(response.text)
+
+
+def test_requests_are_counted_by_route_template_method_and_status(
+    make_metrics_client: MakeMetricsClient, passenger: dict
+) -> None:
+    client = make_metrics_client()
+    for prediction_id in (1, 2, 1):
+        client.post("/predict", json={"id": prediction_id, "observation": passenger})
+    client.get("/predictions/1")
+    client.get("/predictions/404")
+    client.get("/no/such/route")
+    client.delete("/predict")
+    client.request("BREW", "/predict")
+
+    found = scrape(client)
+
+    assert value(found, REQUESTS, route="/predict", method="POST", status="200") == 3
+    assert value(found, REQUESTS, route="/predictions/{id}", method="GET", status="200") == 1
+    assert value(found, REQUESTS, route="/predictions/{id}", method="GET", status="404") == 1
+    assert value(found, REQUESTS, route="unmatched", method="GET", status="404") == 1
+    assert value(found, REQUESTS, route="/predict", method="DELETE", status="405") == 1
+    assert value(found, REQUESTS, route="/predict", method="OTHER", status="405") == 1
+    assert total(found, REQUESTS) == 8  # the scrape itself is counted once it has been answered
+    assert not any("/predictions/1" in str(labels) for _, labels in found)
+    assert value(scrape(client), REQUESTS, route="/metrics", method="GET", status="200") == 1
+
+
+def test_the_latency_histogram_has_every_request_in_cumulative_buckets(
+    make_metrics_client: MakeMetricsClient, passenger: dict
+) -> None:
+    client = make_metrics_client()
+    for prediction_id in range(5):
+        client.post("/predict", json={"id": prediction_id, "observation": passenger})
+
+    found = scrape(client)
+
+    series = {"route": "/predict", "method": "POST"}
+    buckets = sorted(((float(dict(ls)["le"]), v) for (n, ls), v in found.items()
+                      if n == LATENCY + "_bucket" and set(series.items()) <= ls))
+    assert [le for le, _ in buckets] == [*metrics.LATENCY_BUCKETS, float("inf")]
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts) and counts[-1] == 5
+    assert value(found, LATENCY + "_count", **series) == 5
+    assert 0 < value(found, LATENCY + "_sum", **series) < 5 * 10
+
+
+def test_predictions_are_counted_once_by_predicted_class(
+    make_metrics_client: MakeMetricsClient, passenger: dict
+) -> None:
+    client = make_metrics_client()
+    rich = {**passenger, "Sex": "female", "Pclass": 1, "Fare": 80.0}
+    answers = [client.post("/predict", json={"id": "a", "observation": passenger}).json()]
+    client.post("/predict", json={"id": "a", "observation": passenger})  # a retry stores nothing
+    batch = {"observations": [{"id": "b", "observation": rich}, {"id": "c", "observation": passenger},
+                              {"id": "b", "observation": rich}]}  # b repeated: one prediction
+    answers += client.post("/predict", json=batch).json()["predictions"][:2]
+    client.post("/predict", json={"id": "d", "observation": {"Pclass": "first"}})  # refused, not stored
+
+    found = scrape(client)
+
+    version = answers[0]["model_version"]
+    expected = Counter(str(int(a["predicted_class"])) for a in answers)
+    assert set(expected) == {"0", "1"}
+    for predicted, count in expected.items():
+        assert value(found, PREDICTIONS, model_version=version, predicted_class=predicted) == count
+    assert total(found, PREDICTIONS) == 3
+
+
+def test_outcomes_are_counted_with_the_true_and_the_predicted_class(
+    make_metrics_client: MakeMetricsClient, passenger: dict
+) -> None:
+    client = make_metrics_client()
+    predicted = str(int(client.post("/predict", json={"id": 7, "observation": passenger}).json()["predicted_class"]))
+    client.post("/update", json={"id": 7, "true_class": 1})
+    client.post("/update", json={"id": 7, "true_class": False})
+    client.post("/update", json={"id": 8, "true_class": 1})  # unknown id: nothing recorded
+
+    found = scrape(client)
+
+    assert value(found, OUTCOMES, true_class="1", predicted_class=predicted) == 1
+    assert value(found, OUTCOMES, true_class="0", predicted_class=predicted) == 1
+    assert total(found, OUTCOMES) == 2
+
+
+def test_metrics_are_prometheus_text_open_without_a_key(make_metrics_client: MakeMetricsClient) -> None:
+    client = make_metrics_client()
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "# TYPE sklearn_serve_http_request_duration_seconds histogram" in response.text
+    assert_documented(client, "GET", "/metrics", response)
+    assert "security" not in client.get("/openapi.json").json()["paths"]["/metrics"]["get"]
+
+
+def test_metrics_need_the_key_when_one_is_set(make_metrics_client: MakeMetricsClient) -> None:
+    # The outcome counts are a confusion matrix: as private as /stats.
+    client = make_metrics_client(api_key=KEY)
+
+    refused = client.get("/metrics")
+    bearer = client.get("/metrics", headers={"Authorization": f"Bearer {KEY}"})
+
+    assert refused.status_code == 401 and bearer.status_code == 200
+    assert_documented(client, "GET", "/metrics", refused)
+    assert_documented(client, "GET", "/metrics", bearer)
+    assert value(samples(bearer.text), REQUESTS, route="/metrics", method="GET", status="401") == 1
+
+
+def test_apps_sharing_a_directory_add_up_whichever_answers(
+    make_metrics_client: MakeMetricsClient, tmp_path: Path, passenger: dict
+) -> None:
+    # Two workers in miniature: two apps of one server, each with its own file in one directory.
+    shared = tmp_path / "shared"
+    first, second = make_metrics_client(shared), make_metrics_client(shared)
+    for k in range(3):
+        first.post("/predict", json={"id": k, "observation": passenger})
+    for _ in range(4):
+        second.get("/health")
+
+    for client in (first, second):
+        found = scrape(client)
+        assert value(found, REQUESTS, route="/predict", method="POST", status="200") == 3
+        assert value(found, REQUESTS, route="/health", method="GET", status="200") == 4
+    assert len(list(shared.glob("*.jsonl"))) == 2
+
+
+def test_compaction_keeps_the_totals_and_bounds_the_file(
+    make_metrics_client: MakeMetricsClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(metrics, "COMPACT_EVERY", 5)
+    client = make_metrics_client()
+    for _ in range(23):
+        client.get("/health")
+
+    found = scrape(client)
+
+    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 23
+    assert value(found, LATENCY + "_count", route="/health", method="GET") == 23
+    [own] = (tmp_path / "metrics").glob("*.jsonl")
+    assert len(own.read_bytes().splitlines()) <= 5 + 1
+    assert not list((tmp_path / "metrics").glob(".*"))  # nothing left aside
+
+
+def test_a_torn_line_and_foreign_files_are_not_counted(make_metrics_client: MakeMetricsClient, tmp_path: Path) -> None:
+    client = make_metrics_client()
+    client.get("/health")
+    directory = tmp_path / "metrics"
+    (directory / "123-0123456789ab.jsonl").write_bytes(
+        b'[[["http_requests_total","/health","GET","200"],1]]\n'  # a finished worker's line: counted
+        b'[[["http_requests_total","/health","GET","200"],1]'  # being written: not yet
+    )
+    (directory / "notes.txt").write_text('[[["http_requests_total","/health","GET","200"],100]]\n')
+    (directory / "9-ffffffffffff.jsonl").write_bytes(b"not json\n[1, 2]\n")
+
+    found = scrape(client)
+
+    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 2
+
+
+def test_an_unusable_directory_keeps_counting_in_the_process(
+    make_metrics_client: MakeMetricsClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    client = make_metrics_client(blocked / "metrics")
+
+    with caplog.at_level(logging.WARNING, logger="sklearn_serve"):
+        assert client.get("/health").status_code == 200
+        found = scrape(client)
+
+    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 1
+    assert "metrics_unshared" in caplog.text
+
+
+def test_the_default_directory_is_the_servers_and_old_servers_ones_are_removed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to tell a live parent process from a dead one")
+    monkeypatch.setattr(metrics.tempfile, "tempdir", str(tmp_path))
+    base = tmp_path / f"sklearn-serve-metrics-{os.getuid()}"
+    base.mkdir()
+    parent = os.getppid()
+    alive = base / f"{os.getpid()}-{metrics._start_time(os.getpid())}"
+    reused_pid = base / f"{os.getpid()}-1"
+    gone = base / "4194304-5"  # above the largest pid Linux hands out
+    for directory in (alive, reused_pid, gone):
+        directory.mkdir()
+
+    chosen = metrics.default_directory()
+
+    assert chosen == metrics.server_directory(parent) == base / f"{parent}-{metrics._start_time(parent)}"
+    assert alive.exists() and not reused_pid.exists() and not gone.exists()
+
+
+@pytest.mark.slow
+def test_two_uvicorn_workers_count_every_request_whichever_answers_the_scrape(tmp_path: Path, passenger: dict) -> None:
+    from tests.reliability.support import uvicorn
+
+    sent: Counter[tuple[str, str, str]] = Counter()
+    classes: Counter[str] = Counter()
+    outcomes = 0
+    with uvicorn({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"}, tmp_path / "uvicorn.log",
+                 workers=2) as server:
+        # The workers are the supervisor's children: theirs is the supervisor's directory.
+        directory = metrics.server_directory(server.process.pid)
+        try:
+            for k in range(40):
+                # A new connection per request: the kernel hands each to either worker.
+                client = server.client(timeout=30)
+                headers = {"Connection": "close"}
+                reply = client.request("POST", "/predict", {"id": k, "observation": passenger}, headers)
+                assert reply.status == 200, reply.body
+                sent["/predict", "POST", "200"] += 1
+                classes[str(int(reply.json()["predicted_class"]))] += 1
+                if k % 3 == 0:
+                    reply = client.request("POST", "/update", {"id": k, "true_class": k % 2}, headers)
+                    assert reply.status == 200, reply.body
+                    sent["/update", "POST", "200"] += 1
+                    outcomes += 1
+                if k % 5 == 0:
+                    reply = client.request("GET", f"/predictions/{k + 1000}", None, headers)
+                    assert reply.status == 404
+                    sent["/predictions/{id}", "GET", "404"] += 1
+                client.close()
+            for scrape_number in range(6):
+                client = server.client(timeout=30)
+                reply = client.request("GET", "/metrics", None, {"Connection": "close"})
+                client.close()
+                assert reply.status == 200
+                found = samples(reply.body.decode())
+                for (route, method, status), count in sent.items():
+                    assert value(found, REQUESTS, route=route, method=method, status=status) == count, route
+                assert value(found, REQUESTS, route="/metrics", method="GET", status="200") == scrape_number
+                assert {c: total(found, PREDICTIONS, predicted_class=c) for c in classes} == dict(classes)
+                assert total(found, OUTCOMES) == outcomes
+            workers = {p.name.split("-")[0] for p in directory.glob("*.jsonl")}
+            assert len(workers) == 2, "both workers answered and wrote their counts"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
