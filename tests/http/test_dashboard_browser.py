@@ -285,6 +285,7 @@ def test_with_an_api_key_the_page_asks_for_it_and_keeps_it_in_the_tab_only(
         browser.wait_for("document.body.dataset.state === 'needs-key' && document.body.dataset.card === 'ready'")
         assert browser.evaluate("document.getElementById('key-form').hidden") is False
         assert browser.evaluate("document.getElementById('figures').hidden") is True
+        assert browser.evaluate("document.getElementById('filters').hidden") is True
 
         browser.evaluate("document.getElementById('key').value = 'wrong-key'; "
                          "document.getElementById('key-form').requestSubmit(); true")

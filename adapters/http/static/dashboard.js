@@ -302,12 +302,10 @@ async function loadStats() {
 function showVersions() {
   const select = document.getElementById("version");
   const previous = select.value;
-  select.replaceChildren(...state.stats.versions.map((v) => {
-    const option = el("option", { value: v.model_version },
-                      `${v.model_version.slice(0, 12)}${v.serving ? " (serving)" : ""}`);
-    return option;
-  }));
+  select.replaceChildren(...state.stats.versions.map((v) => el("option", { value: v.model_version },
+    `${v.model_version.slice(0, 12)}${v.serving ? " (serving)" : ""}`)));
   if (state.stats.versions.some((v) => v.model_version === previous)) select.value = previous;
+  document.getElementById("filters").hidden = false;
 }
 
 function drawVersion() {
