@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test model lint bench lambda-package clean
+.PHONY: install serve test model lint bench lambda-package clean soak
 
 # The virtual environment is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -39,6 +39,10 @@ bench: $(VENV)/.bench-installed
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.package_size
 	$(PY) -m bench.http_bench
+
+# The long versions of the reliability checks (docs/reliability.md): more clients, requests, kills and fuzzing.
+soak: install
+	SOAK=1 $(PY) -m pytest -q -m slow tests/reliability
 
 lambda-package: install
 	$(PY) scripts/build_lambda_package.py
