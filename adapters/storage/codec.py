@@ -1,15 +1,19 @@
-"""Encodings every storage backend shares: UTC timestamps as sortable text and opaque cursors."""
+"""What every storage backend shares: UTC timestamps as sortable text, opaque cursors, aggregates."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from core.errors import FieldError, InvalidRequest
+from core.ports import AggregateRow
+from core.records import PredictionRecord
+
+AggregateKey = tuple[str, str]  # (model_version, "YYYY-MM-DD")
 
 
 def utc_text(moment: datetime) -> str:
@@ -27,6 +31,47 @@ def utc_from_text(text: str) -> datetime:
 def utc(moment: datetime) -> datetime:
     """`moment` converted to UTC at the precision the stores keep (microseconds)."""
     return utc_from_text(utc_text(moment))
+
+
+def utc_day(moment: datetime) -> str:
+    """The UTC day of `moment` as "YYYY-MM-DD": the day part of an aggregate row's key."""
+    return utc_text(moment)[:10]
+
+
+def aggregate_key(record: PredictionRecord) -> AggregateKey:
+    """The aggregate row a record's counters go to: its model version and UTC day."""
+    return (record.model_version, utc_day(record.created_at))
+
+
+def counters_per_record(
+    records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float] | None] | None
+) -> list[Mapping[str, float]]:
+    """One (possibly empty) mapping per record; None stands for no counters at all."""
+    if counters is None:
+        return [{} for _ in records]
+    if len(counters) != len(records):
+        raise ValueError(f"got {len(counters)} counter mappings for {len(records)} records")
+    return [c or {} for c in counters]
+
+
+def in_days(day: str, since: date | None, until: date | None) -> bool:
+    return (since is None or day >= since.isoformat()) and (until is None or day <= until.isoformat())
+
+
+def aggregate_rows(
+    rows: Iterable[tuple[AggregateKey, Mapping[str, float]]],
+    model_version: str | None,
+    since: date | None,
+    until: date | None,
+) -> list[AggregateRow]:
+    """The rows a store returns: filtered, ordered by (version, day), zero counters left out."""
+    selected = []
+    for (version, day), counters in rows:
+        if (model_version is None or version == model_version) and in_days(day, since, until):
+            kept = {name: value for name, value in counters.items() if value != 0}
+            if kept:
+                selected.append(AggregateRow(version, day, kept))
+    return sorted(selected, key=lambda row: (row.model_version, row.day))
 
 
 def check_limit(limit: int) -> int:

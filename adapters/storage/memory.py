@@ -6,10 +6,23 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
-from adapters.storage.codec import check_limit, cursor_time, decode_cursor, encode_cursor, utc, utc_text
+from adapters.storage.codec import (
+    AggregateKey,
+    aggregate_key,
+    aggregate_rows,
+    check_limit,
+    counters_per_record,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    utc,
+    utc_text,
+)
+from core import quality
 from core.errors import ConflictingPrediction, UnknownPrediction
+from core.ports import AggregateRow
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_key
 
 CURSOR_KIND = "memory"
@@ -26,27 +39,31 @@ class MemoryStore:
     """A thread-safe PredictionStore that keeps records in this process only.
 
     It passes the same contract suite as the durable stores; observations are kept as canonical
-    JSON text so that callers can neither share nor mutate what is stored.
+    JSON text so that callers can neither share nor mutate what is stored. Records and their
+    aggregate counters change together under one lock, after every check has passed.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
+        self._aggregates: dict[AggregateKey, quality.Counters] = {}
         self._next_seq = 1
 
     def record(
         self, record: PredictionRecord, counters: Mapping[str, float] | None = None
     ) -> tuple[PredictionRecord, bool]:
-        return self.record_many([record])[0]
+        return self.record_many([record], None if counters is None else [counters])[0]
 
     def record_many(
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]:
+        increments = counters_per_record(records, counters)
         with self._lock:
             staged: dict[str, _Row] = {}
+            added: dict[AggregateKey, quality.Counters] = {}
             results: list[tuple[PredictionRecord, bool]] = []
             next_seq = self._next_seq
-            for record in records:
+            for record, record_counters in zip(records, increments):
                 key = id_key(record.id)
                 existing = staged.get(key) or self._rows.get(key)
                 if existing is not None:
@@ -58,9 +75,11 @@ class MemoryStore:
                 row = self._row(next_seq, record)
                 next_seq += 1
                 staged[key] = row
+                quality.add(added.setdefault(aggregate_key(row.record), {}), record_counters)
                 results.append((self._read(row), True))
             self._rows.update(staged)
             self._next_seq = next_seq
+            self._add(added)
             return results
 
     def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
@@ -69,9 +88,31 @@ class MemoryStore:
             row = self._rows.get(key)
             if row is None:
                 raise UnknownPrediction(prediction_id)
-            row = replace(row, record=row.record.with_outcome(int(true_class), utc(now)))
+            old = row.record
+            row = replace(row, record=old.with_outcome(int(true_class), utc(now)))
+            increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, int(true_class))
             self._rows[key] = row
+            self._add({aggregate_key(old): increments})
             return self._read(row)
+
+    def aggregates(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[AggregateRow]:
+        with self._lock:
+            rows = [(key, dict(counters)) for key, counters in self._aggregates.items()]
+        return aggregate_rows(rows, model_version, since, until)
+
+    def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        fresh: dict[AggregateKey, quality.Counters] = {}
+        for row in rows:
+            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        with self._lock:
+            self._aggregates = fresh
+
+    def _add(self, increments: Mapping[AggregateKey, Mapping[str, float]]) -> None:
+        for key, counters in increments.items():
+            if counters:
+                quality.add(self._aggregates.setdefault(key, {}), counters)
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         with self._lock:

@@ -9,11 +9,23 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
-from adapters.storage.codec import check_limit, cursor_time, decode_cursor, encode_cursor, utc_from_text, utc_text
+from adapters.storage.codec import (
+    AggregateKey,
+    aggregate_rows,
+    check_limit,
+    counters_per_record,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    utc_from_text,
+    utc_text,
+)
+from core import quality
 from core.errors import ConflictingPrediction, StorageError, UnknownPrediction
+from core.ports import AggregateRow
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
 CURSOR_KIND = "sqlite"
@@ -34,8 +46,21 @@ CREATE TABLE IF NOT EXISTS predictions (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS predictions_by_created_at ON predictions (created_at, seq);
+CREATE TABLE IF NOT EXISTS aggregates (
+    model_version TEXT NOT NULL,
+    day TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (model_version, day, name)
+) WITHOUT ROWID;
 COMMIT;
 """
+# The last table SCHEMA creates: a file made before it existed gets it on first open.
+LAST_TABLE = "aggregates"
+ADD_COUNTER = (
+    "INSERT INTO aggregates (model_version, day, name, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (model_version, day, name) DO UPDATE SET value = value + excluded.value"
+)
 
 COLUMNS = (
     "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
@@ -58,6 +83,14 @@ class SqliteStore:
     threads), and unlike one shared connection, reads go on while a write waits for another
     process's lock. Schema: `seq` (autoincrement, the tie-break of `created_at` in listings)
     is the rowid and `id_key` (keeps 1 and "1" apart) is unique.
+
+    Aggregates: table `aggregates` holds one row per (model version, UTC day, counter name).
+    A write adds its counters with an upsert (`value = value + excluded.value`) inside the
+    same `BEGIN IMMEDIATE` transaction as the record, so both are committed or neither; and
+    `set_outcome` reads the old outcome inside that transaction too, so concurrent outcomes
+    for one prediction are serialised by SQLite's write lock. Counts are whole numbers in REAL
+    columns, exact below 2**53. A file written before the table existed gets an empty one on
+    first open: run `python -m adapters.repair_aggregates` once to fill it.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
@@ -74,27 +107,76 @@ class SqliteStore:
     def record(
         self, record: PredictionRecord, counters: Mapping[str, float] | None = None
     ) -> tuple[PredictionRecord, bool]:
-        return self.record_many([record])[0]
+        return self.record_many([record], None if counters is None else [counters])[0]
 
     def record_many(
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]:
         values = [_values(record) for record in records]
+        increments = counters_per_record(records, counters)
         with self._write() as conn:
-            return [self._insert(conn, record, row) for record, row in zip(records, values)]
+            added: dict[AggregateKey, quality.Counters] = {}
+            results = []
+            for record, row, record_counters in zip(records, values, increments):
+                stored, created = self._insert(conn, record, row)
+                if created and record_counters:
+                    quality.add(added.setdefault((row[5], row[8][:10]), {}), record_counters)
+                results.append((stored, created))
+            _add_counters(conn, added)
+            return results
 
     def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
         key = id_key(prediction_id)
         updated_at = utc_text(now)
         with self._write() as conn:
-            changed = conn.execute(
+            old = conn.execute(
+                "SELECT proba, predicted_class, true_class, model_version, created_at"
+                " FROM predictions WHERE id_key = ?",
+                (key,),
+            ).fetchone()
+            if old is None:
+                raise UnknownPrediction(prediction_id)
+            proba, predicted_class, old_class, version, created_at = old
+            conn.execute(
                 "UPDATE predictions SET true_class = ?, updated_at = ? WHERE id_key = ?",
                 (int(true_class), updated_at, key),
-            ).rowcount
-            if not changed:
-                raise UnknownPrediction(prediction_id)
+            )
+            increments = quality.outcome_increments(proba, bool(predicted_class), old_class, int(true_class))
+            _add_counters(conn, {(version, created_at[:10]): increments})
             row = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (key,)).fetchone()
         return _record(row)
+
+    def aggregates(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[AggregateRow]:
+        where, params = ["value != 0"], []
+        if model_version is not None:
+            where.append("model_version = ?")
+            params.append(model_version)
+        if since is not None:
+            where.append("day >= ?")
+            params.append(since.isoformat())
+        if until is not None:
+            where.append("day <= ?")
+            params.append(until.isoformat())
+        with self._use(self._reader) as conn:
+            found = conn.execute(
+                f"SELECT model_version, day, name, value FROM aggregates WHERE {' AND '.join(where)}"
+                " ORDER BY model_version, day",
+                params,
+            ).fetchall()
+        rows: dict[AggregateKey, dict[str, float]] = {}
+        for version, day, name, value in found:
+            rows.setdefault((version, day), {})[name] = value
+        return aggregate_rows(rows.items(), None, None, None)
+
+    def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        fresh: dict[AggregateKey, quality.Counters] = {}
+        for row in rows:
+            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        with self._write() as conn:
+            conn.execute("DELETE FROM aggregates")
+            _add_counters(conn, fresh)
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         with self._use(self._reader) as conn:
@@ -187,7 +269,7 @@ class SqliteStore:
         try:
             self._use_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
-            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'").fetchall():
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (LAST_TABLE,)).fetchall():
                 try:
                     conn.executescript(SCHEMA)
                 finally:
@@ -223,6 +305,18 @@ class _Slot:
         self.lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
         self.pid = os.getpid()
+
+
+def _add_counters(conn: sqlite3.Connection, added: Mapping[AggregateKey, Mapping[str, float]]) -> None:
+    conn.executemany(
+        ADD_COUNTER,
+        [
+            (version, day, name, float(value))
+            for (version, day), counters in added.items()
+            for name, value in counters.items()
+            if value
+        ],
+    )
 
 
 def _values(record: PredictionRecord) -> Row:
