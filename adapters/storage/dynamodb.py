@@ -1,55 +1,106 @@
-"""PredictionStore in a DynamoDB table, through pynamodb."""
+"""PredictionStore in a DynamoDB table: records through pynamodb, transactions through its botocore client."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
+import random
+import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, localcontext
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from adapters.storage.codec import (
+    AggregateKey,
+    aggregate_key,
+    aggregate_rows,
     bad_cursor,
     check_limit,
+    counters_per_record,
     cursor_time,
     decode_cursor,
     encode_cursor,
+    in_days,
+    utc,
     utc_from_text,
     utc_text,
 )
+from core import quality
 from core.errors import ConflictingPrediction, FieldError, InvalidRequest, StorageError, UnknownPrediction
+from core.ports import AggregateRow
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
+logger = logging.getLogger("sklearn_serve.storage")
+
 CURSOR_KIND = "dynamodb"
-# DynamoDB's TransactWriteItems limit: record_many refuses bigger batches.
+# DynamoDB's TransactWriteItems limit (actions per transaction): record_many refuses bigger batches.
 MAX_BATCH = 100
+MAX_ACTIONS = 100
 INDEX_NAME = "newest_first"
-# Ids are stored as their JSON text (`"a"`, `1`), so this key can never be an id's.
+# Ids are stored as their JSON text (`"a"`, `1`), so keys starting with "#" are never an id's.
 DAYS_KEY = "#days"
+AGGREGATE_INDEX_KEY = "#aggindex"
+AGGREGATE_PREFIX = "#agg|"
+# Attributes of aggregate items are the counters, each prefixed so that none can be `pk`.
+COUNTER_PREFIX = "."
+# On the AGGREGATE_INDEX_KEY item: `v:<version>` string sets of days, and PENDING.
+VERSION_PREFIX = "v:"
+PENDING = "pending"
+# On a carrier record: its batch's counters until they are added to the aggregate items.
+CARRIED = "agg_pending"
+# A pending entry whose record does not exist is dropped after this long: the transaction that
+# would have created the record was given up long before (it takes seconds, retries included).
+PENDING_LEASE = timedelta(minutes=15)
+# Counters one ADD may name: keeps an update expression far below DynamoDB's 4 KB.
+MAX_TERMS = 100
+# Counters one put of an aggregate item (replace_aggregates) may hold: far below 400 KB.
+MAX_PUT_TERMS = 1000
+# Counters one carrier record may hold for its batch (about 40 bytes each).
+MAX_CARRIED_TERMS = 3000
+# Histogram counters `h<y>_<bin>` are spread over parts of 100 bins, so no item grows big.
+BINS_PER_PART = 100
+STANDARD_PARTS = ("m", *(f"h{k}" for k in range(math.ceil(quality.ROC_BINS / BINS_PER_PART))))
+HISTOGRAM = re.compile(r"h[01]_(\d+)")
+# Counter values: whole numbers exactly, other numbers rounded to 20 decimal places, so every
+# sum of them is exact in DynamoDB's 38-digit decimals as long as it stays below 1e18.
+SCALE = Decimal("1e-20")
+MAX_COUNTER = Decimal("1e17")
+# How long this object trusts that a day or index entry it added is still stored.
+READD_SECONDS = 300.0
+TRANSACTION_ATTEMPTS = 8
+OUTCOME_ATTEMPTS = 10
+BATCH_ATTEMPTS = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
 CHECK_FAILED = "ConditionalCheckFailed"  # the same, as a transaction's cancellation reason
+# Cancellation reasons worth trying again: another transaction on one of the items, throttling.
+TRANSIENT = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+Terms = dict[str, str]  # counter name -> DynamoDB number text
 
 
 class DynamoStore:
     """A PredictionStore in one DynamoDB table (on-demand billing), safe for many writers.
 
-    Items: the key `pk` is `id_key(id)`, so 1 and "1" stay apart. `record` is a put conditioned
-    on `attribute_not_exists(pk)`; when the condition fails, the stored item is read back
-    (strongly consistent) and compared: same observation, it is returned unchanged; otherwise
-    ConflictingPrediction. `set_outcome` is an update conditioned on `attribute_exists(pk)`.
-    `record_many` is one TransactWriteItems of conditional puts, so at most 100 records
-    (MAX_BATCH); exact retries found by a cancelled transaction are dropped and the rest retried.
+    Records: the key `pk` is `id_key(id)`, so 1 and "1" stay apart. New records are written by
+    one TransactWriteItems of puts conditioned on `attribute_not_exists(pk)` plus the `ADD`s of
+    their counters (below); when a put's condition fails, nothing at all was written: the
+    stored item is read back (strongly consistent) and compared: same observation, it is an
+    exact retry returned unchanged, and the rest is tried again; otherwise ConflictingPrediction.
+    At most 100 records per call (MAX_BATCH).
 
     Newest-first listing without scanning the table: every prediction also carries `day`, the
     UTC date of `created_at` ("YYYY-MM-DD"), and `day_sort`, `created_at` ISO text + "#" + the
@@ -58,12 +109,56 @@ class DynamoStore:
     projected) answers a page by querying one day at a time, newest first (ScanIndexForward=False)
     and going back until the page is full. Which days to query comes from one small item
     (`pk = "#days"`) holding the string set of every day that has predictions: a write adds its
-    day to the set first (an idempotent `ADD`, skipped once this store object has added that day),
+    day to the set first (an idempotent `ADD`, skipped for READD_SECONDS once this object added it),
     so no stored prediction is ever missing from it, and listing never queries an empty day
     however sparse the history. The set costs about 13 bytes a day, so it stays far below the
     400 KB item limit for decades. The cursor is the `day_sort` of the last item returned.
     All predictions of one day share one index partition, which is fine up to about 1000 writes a
     second. The index is eventually consistent: a prediction can take a moment to show in `list`.
+
+    Aggregates live in the same table, in items the listing never sees (they have no `day` or
+    `day_sort`, so the index holds none of them) and `get` never reads (their keys start with
+    "#"). The counters of one (version, day) are spread over a few items, `#agg|<day>|<part>|
+    <version>`, one top-level number attribute `.<name>` per counter: part `m` for everything but
+    the ROC histogram, `h0`..`h9` for its bins by hundreds, so that no item grows past a few KB
+    (DynamoDB bills a write by the size of the whole item) and an outcome touches two of them.
+    A write of more than MAX_TERMS counters to one part spills into `<part>.1`, `<part>.2`...
+    Counters are added with `ADD` (atomic, creates what is missing). The item `#aggindex` lists
+    in one string set per version (`v:<version>`) the days that have aggregates (and spilled
+    parts as `<day>|<part>`); like `#days` it is only ever added to, before the write that needs
+    it, so `aggregates` reads it and then BatchGetItems exactly the items that can exist: its
+    cost depends on versions × days, never on the number of predictions. With 13 bytes a day it
+    holds some 30,000 (version, day) pairs before reaching the item limit.
+
+    Atomicity. `set_outcome` reads the record, then runs one transaction: the update of the
+    record conditioned on the outcome it read (`attribute_not_exists(true_class)` or
+    `true_class = :old`), and the `ADD` of `outcome_increments(old, new)`; if another writer
+    changed the outcome in between, the condition fails, nothing is written, and it starts again
+    (OUTCOME_ATTEMPTS times at most). New records and their counters are one transaction whenever
+    they fit: records + aggregate items <= 100 actions (an item may appear once, so the counters
+    of a batch are summed per aggregate item first). A batch of 100 new records does not fit
+    (101 actions), and splitting it would not be atomic. So such a batch is written in two
+    steps that keep it all or nothing: (1) one transaction of the 100 conditional puts in which
+    one record (the carrier) also holds the whole batch's summed counters in attribute
+    `agg_pending`: the records and their counters are durable together, or nothing is; (2) one
+    transaction that removes `agg_pending` from the carrier, conditioned on it still being
+    there, and ADDs those counters to the aggregate items: applied exactly once, whoever runs it.
+    Before (1) the carrier is added to the `pending` set of `#aggindex`, and `aggregates` first
+    completes step (2) for every carrier listed there, so it never misses a batch even if its
+    writer died between the two steps or lost the connection (then `record_many` still returns
+    normally: the write is done). An entry whose record does not exist is dropped once it is
+    older than PENDING_LEASE (its transaction failed); more than 99 aggregate items or 3000
+    counters take several carriers.
+
+    Numbers are DynamoDB decimals of at most 38 digits: counters are sent as whole numbers or
+    rounded to 20 decimal places (|value| < 1e17), so sums are exact and stay representable. A
+    transaction cancelled by a conflict with another transaction (every write of one version and
+    day touches the same `m` item) or by throttling is retried with backoff, up to
+    TRANSACTION_ATTEMPTS times. That hot item caps the write rate of one version at about 1000
+    write units a second, i.e. a few hundred predictions a second. `aggregates` is not a
+    snapshot: under concurrent writes it may see one part of a write and not yet another.
+    `replace_aggregates` puts the new items and deletes the others with BatchWriteItem: it is
+    meant for the repair command, with writes paused.
 
     Errors of botocore or pynamodb (unreachable endpoint, throttling, timeouts, missing table)
     become StorageError. Timeouts and retries are short so that an outage is reported in
@@ -86,8 +181,14 @@ class DynamoStore:
         self.table_name = table_name
         self._items = _model_class(table_name, region, endpoint_url, connect_timeout, read_timeout, max_retries)
         self._lock = threading.Lock()
-        # Days this object already added to the stored set (a set only grows).
-        self._known_days: set[str] = set()
+        # When this object last added each day, and each (version, index entry), to the stored sets.
+        self._known_days: dict[str, float] = {}
+        self._indexed: dict[tuple[str, str], float] = {}
+
+    @property
+    def _client(self) -> Any:
+        """The botocore client pynamodb made for this table (same endpoint, timeouts and retries)."""
+        return self._items._get_connection().connection.client
 
     def create_table(self, wait: bool = True) -> None:
         """Create the table and its index if missing; with `wait`, return once it is ACTIVE."""
@@ -97,28 +198,20 @@ class DynamoStore:
     def record(
         self, record: PredictionRecord, counters: Mapping[str, float] | None = None
     ) -> tuple[PredictionRecord, bool]:
-        item = self._item(record)
-        self._add_days([item.day])
-        with self._translate("put"):
-            try:
-                item.save(condition=self._items.key.does_not_exist())
-                return _record(item), True
-            except PutError as e:
-                if e.cause_response_code != CONDITION_FAILED:
-                    raise
-        stored = self.get(record.id, consistent=True)
-        if not stored.same_request(record):
-            raise ConflictingPrediction(record.id)
-        return stored, False
+        return self.record_many([record], None if counters is None else [counters])[0]
 
     def record_many(
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]:
+        increments = counters_per_record(records, counters)
         firsts: dict[str, PredictionRecord] = {}
-        for record in records:
-            first = firsts.setdefault(id_key(record.id), record)
+        added: dict[str, Mapping[str, float]] = {}
+        for record, record_counters in zip(records, increments):
+            key = id_key(record.id)
+            first = firsts.setdefault(key, record)
             if not first.same_request(record):
                 raise ConflictingPrediction(record.id)
+            added.setdefault(key, record_counters)
         if len(firsts) > MAX_BATCH:
             raise InvalidRequest([FieldError("records", f"at most {MAX_BATCH} predictions in one batch")])
         if not firsts:
@@ -127,14 +220,14 @@ class DynamoStore:
         self._add_days([item.day for item in pending.values()])
         existing: dict[str, PredictionRecord] = {}
         while pending:
-            already = self._transact_put(list(pending.values()))
-            if already is None:
+            already = self._put_new(pending, {key: added[key] for key in pending})
+            if not already:
                 break
+            stored = self._get_many(already)
             for key in already:
-                stored = self.get(id_from_key(key), consistent=True)
-                if not stored.same_request(firsts[key]):
+                if not stored[key].same_request(firsts[key]):
                     raise ConflictingPrediction(firsts[key].id)
-                existing[key] = stored
+                existing[key] = stored[key]
                 del pending[key]
         created = {key: _record(item) for key, item in pending.items()}
         results: list[tuple[PredictionRecord, bool]] = []
@@ -149,19 +242,85 @@ class DynamoStore:
         return results
 
     def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
-        items = self._items
-        item = items(id_key(prediction_id))
-        with self._translate("update"):
-            try:
-                item.update(
-                    actions=[items.true_class.set(int(true_class)), items.updated_at.set(utc_text(now))],
-                    condition=items.key.exists(),
-                )
-            except UpdateError as e:
-                if e.cause_response_code != CONDITION_FAILED:
-                    raise
-                raise UnknownPrediction(prediction_id) from None
-        return _record(item)
+        key = id_key(prediction_id)
+        new = int(true_class)
+        updated_at = utc_text(now)
+        for _ in range(OUTCOME_ATTEMPTS):
+            old = self.get(prediction_id, consistent=True)
+            increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, new)
+            parts, entries = _split({aggregate_key(old): increments}, MAX_TERMS)
+            self._add_index_entries(entries)
+            values = {":new": {"N": str(new)}, ":now": {"S": updated_at}}
+            if old.true_class is None:
+                condition = "attribute_exists(pk) AND attribute_not_exists(#tc)"
+            else:
+                condition = "#tc = :old"
+                values[":old"] = {"N": str(old.true_class)}
+            update = {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": {"S": key}},
+                    "UpdateExpression": "SET #tc = :new, #ua = :now",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#tc": "true_class", "#ua": "updated_at"},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+            with self._translate("set outcome"):
+                reasons = self._transact([update, *(self._add_action(pk, terms) for pk, terms in parts.items())])
+            if reasons is None:
+                return old.with_outcome(new, utc(now))
+        raise StorageError(
+            f"DynamoDB table {self.table_name!r}: the outcome of {prediction_id!r} was changed by other writers "
+            f"{OUTCOME_ATTEMPTS} times while setting it; try again"
+        )
+
+    def aggregates(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> list[AggregateRow]:
+        index = self._read_index()
+        if PENDING in index:
+            self._complete_pending(index[PENDING]["SS"])
+        wanted = _indexed_items(index, model_version, since, until)
+        totals: dict[AggregateKey, dict[str, Decimal]] = {}
+        for item in self._batch_get(list(wanted)):
+            counters = totals.setdefault(wanted[item["pk"]["S"]], {})
+            for name, value in item.items():
+                if name.startswith(COUNTER_PREFIX) and "N" in value:
+                    counter = name[len(COUNTER_PREFIX):]
+                    counters[counter] = counters.get(counter, Decimal(0)) + Decimal(value["N"])
+        return aggregate_rows(
+            ((key, {name: _plain(total) for name, total in counters.items()}) for key, counters in totals.items()),
+            None,
+            None,
+            None,
+        )
+
+    def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        fresh: dict[AggregateKey, quality.Counters] = {}
+        for row in rows:
+            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        parts, entries = _split(fresh, MAX_PUT_TERMS)
+        index = self._read_index()
+        # The new rows are a recomputation over the records, carriers included.
+        for entry in index.get(PENDING, {}).get("SS", []):
+            self._drop_carried(entry)
+        self._add_index_entries(entries)
+        old = _indexed_items(index, None, None, None)
+        puts = [
+            {"PutRequest": {"Item": {"pk": {"S": pk}, **{COUNTER_PREFIX + n: {"N": t} for n, t in terms.items()}}}}
+            for pk, terms in parts.items()
+        ]
+        deletes = [{"DeleteRequest": {"Key": {"pk": {"S": pk}}}} for pk in sorted(set(old) - set(parts))]
+        self._batch_write(puts + deletes)
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, PredictionRecord]:
+        """The stored records of `keys` (strongly consistent), which a failed condition showed exist."""
+        with self._translate("batch get"):
+            found = {item.key: _record(item) for item in self._items.batch_get(keys, consistent_read=True)}
+        if set(keys) - set(found):
+            raise StorageError(f"DynamoDB table {self.table_name!r}: records vanished while being read back")
+        return found
 
     def get(self, prediction_id: PredictionId, consistent: bool = False) -> PredictionRecord:
         with self._translate("get"):
@@ -217,22 +376,188 @@ class DynamoStore:
             day_sort=created_at + "#" + hashlib.sha256(key.encode()).hexdigest(),
         )
 
-    def _transact_put(self, items: Sequence[Any]) -> Sequence[str] | None:
-        """Put all `items` if none exists; else write nothing and return the keys that exist."""
-        condition = self._items.key.does_not_exist()
+    def _put_new(self, items: Mapping[str, Any], counters: Mapping[str, Mapping[str, float]]) -> Sequence[str]:
+        """Store all `items` with their counters, or nothing and return the keys already stored."""
+        rows: dict[AggregateKey, quality.Counters] = {}
+        for key, item in items.items():
+            if counters[key]:
+                quality.add(rows.setdefault((item.model_version, item.day), {}), counters[key])
+        parts, entries = _split(rows, MAX_TERMS)
+        self._add_index_entries(entries)
+        keys = list(items)
+        puts = {key: item.serialize() for key, item in items.items()}
+        carried: dict[str, tuple[str, list[tuple[str, Terms]]]] = {}
+        if len(puts) + len(parts) <= MAX_ACTIONS:
+            adds = [self._add_action(pk, terms) for pk, terms in parts.items()]
+        else:
+            adds = []
+            stamp = utc_text(datetime.now(UTC))
+            for key, group in zip(keys, _carrier_groups(parts, len(keys))):
+                carried[key] = (f"{stamp}|{key}", group)
+                puts[key][CARRIED] = {"S": json.dumps(group, separators=(",", ":"))}
+            with self._translate("add pending"):
+                self._update_index("ADD", {PENDING: {entry for entry, _ in carried.values()}})
+        condition = "attribute_not_exists(pk)"
+        actions = [
+            {"Put": {"TableName": self.table_name, "Item": puts[key], "ConditionExpression": condition}}
+            for key in keys
+        ]
         with self._translate("transaction"):
+            reasons = self._transact(actions + adds)
+        if reasons is None:
+            for key, (entry, group) in carried.items():
+                try:
+                    self._apply_carried(key, group, entry)
+                except StorageError as e:
+                    logger.warning("counters of a stored batch left pending on %s (added on next read): %s", key, e)
+            return []
+        if carried:
+            # Cancelled: not one record was written, so no carrier exists.
+            with self._translate("remove pending"):
+                self._update_index("DELETE", {PENDING: {entry for entry, _ in carried.values()}})
+        already = [key for key, reason in zip(keys, reasons) if reason == CHECK_FAILED]
+        if not already:
+            raise StorageError(f"DynamoDB table {self.table_name!r}: transaction cancelled: {reasons}")
+        return already
+
+    def _transact(self, actions: Sequence[dict[str, Any]]) -> Sequence[str] | None:
+        """Run one TransactWriteItems: None once committed, else each action's cancellation reason
+        when a condition failed. Conflicts with other transactions and throttling are retried."""
+        delay = 0.02
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                with TransactWrite(connection=self._items._get_connection().connection) as transaction:
-                    for item in items:
-                        transaction.save(item, condition=condition)
+                self._client.transact_write_items(TransactItems=list(actions))
                 return None
-            except TransactWriteError as e:
-                reasons = e.cancellation_reasons if e.cause_response_code == "TransactionCanceledException" else []
-                failed = [item.key for item, reason in zip(items, reasons) if reason and reason.code == CHECK_FAILED]
-                others = [reason for reason in reasons if reason and reason.code != CHECK_FAILED]
-                if not failed or others:
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise
-                return failed
+                reasons = [r.get("Code", "None") for r in e.response.get("CancellationReasons", [])]
+                if CHECK_FAILED in reasons:
+                    return reasons
+                if attempt == TRANSACTION_ATTEMPTS or not TRANSIENT.intersection(reasons):
+                    raise
+            time.sleep(random.uniform(delay / 2, delay))
+            delay = min(2 * delay, 1.0)
+        raise AssertionError("unreachable")
+
+    def _add_action(self, pk: str, terms: Terms) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": pk}},
+                "UpdateExpression": "ADD " + ", ".join(f"#{i} :{i}" for i in range(len(terms))),
+                "ExpressionAttributeNames": {f"#{i}": COUNTER_PREFIX + name for i, name in enumerate(terms)},
+                "ExpressionAttributeValues": {f":{i}": {"N": text} for i, text in enumerate(terms.values())},
+            }
+        }
+
+    def _apply_carried(self, key: str, group: Sequence[Sequence[Any]], entry: str) -> None:
+        """Step (2) of a big batch: ADD the counters a carrier holds, exactly once, then forget it."""
+        take = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": {"S": key}},
+                "UpdateExpression": "REMOVE #c",
+                "ConditionExpression": "attribute_exists(#c)",
+                "ExpressionAttributeNames": {"#c": CARRIED},
+            }
+        }
+        with self._translate("add pending counters"):
+            # A failed condition: someone else added them already.
+            self._transact([take, *(self._add_action(pk, dict(terms)) for pk, terms in group)])
+            self._update_index("DELETE", {PENDING: {entry}})
+
+    def _complete_pending(self, entries: Sequence[str]) -> None:
+        now = datetime.now(UTC)
+        for entry in entries:
+            stamp, _, key = entry.partition("|")
+            with self._translate("read pending"):
+                item = self._client.get_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": key}},
+                    ConsistentRead=True,
+                    ProjectionExpression="pk, #c",
+                    ExpressionAttributeNames={"#c": CARRIED},
+                ).get("Item")
+            if item and CARRIED in item:
+                self._apply_carried(key, json.loads(item[CARRIED]["S"]), entry)
+            elif item or now - utc_from_text(stamp) > PENDING_LEASE:
+                with self._translate("remove pending"):
+                    self._update_index("DELETE", {PENDING: {entry}})
+
+    def _drop_carried(self, entry: str) -> None:
+        key = entry.partition("|")[2]
+        with self._translate("drop pending counters"):
+            try:
+                self._client.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": key}},
+                    UpdateExpression="REMOVE #c",
+                    ConditionExpression="attribute_exists(#c)",
+                    ExpressionAttributeNames={"#c": CARRIED},
+                )
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != CONDITION_FAILED:
+                    raise
+            self._update_index("DELETE", {PENDING: {entry}})
+
+    def _read_index(self) -> dict[str, Any]:
+        with self._translate("read aggregate index"):
+            response = self._client.get_item(
+                TableName=self.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}}, ConsistentRead=True
+            )
+        return dict(response.get("Item", {}))
+
+    def _add_index_entries(self, entries: set[tuple[str, str]]) -> None:
+        new = self._not_recently_added(self._indexed, entries)
+        if not new:
+            return
+        sets: dict[str, set[str]] = {}
+        for version, entry in new:
+            sets.setdefault(VERSION_PREFIX + version, set()).add(entry)
+        with self._translate("add to aggregate index"):
+            self._update_index("ADD", sets)
+        self._remember(self._indexed, new)
+
+    def _update_index(self, action: str, sets: Mapping[str, set[str]]) -> None:
+        """ADD elements to (or DELETE them from) string sets of the `#aggindex` item."""
+        names = list(sets)
+        for start in range(0, len(names), MAX_TERMS):
+            chunk = names[start : start + MAX_TERMS]
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": AGGREGATE_INDEX_KEY}},
+                UpdateExpression=f"{action} " + ", ".join(f"#{i} :{i}" for i in range(len(chunk))),
+                ExpressionAttributeNames={f"#{i}": name for i, name in enumerate(chunk)},
+                ExpressionAttributeValues={f":{i}": {"SS": sorted(sets[name])} for i, name in enumerate(chunk)},
+            )
+
+    def _batch_get(self, keys: Sequence[str]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(keys), 100):
+            chunk = [{"pk": {"S": pk}} for pk in keys[start : start + 100]]
+            request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
+            for attempt in range(1, BATCH_ATTEMPTS + 1):
+                with self._translate("read aggregates"):
+                    response = self._client.batch_get_item(RequestItems=request)
+                yield from response.get("Responses", {}).get(self.table_name, [])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == BATCH_ATTEMPTS:
+                    raise StorageError(f"DynamoDB table {self.table_name!r}: aggregates still unread after retries")
+                time.sleep(0.05 * attempt)
+
+    def _batch_write(self, requests: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table_name: list(requests[start : start + 25])}
+            for attempt in range(1, BATCH_ATTEMPTS + 1):
+                with self._translate("write aggregates"):
+                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                if attempt == BATCH_ATTEMPTS:
+                    raise StorageError(f"DynamoDB table {self.table_name!r}: aggregates still unwritten after retries")
+                time.sleep(0.05 * attempt)
 
     def _read_days(self) -> set[str]:
         with self._translate("get days"):
@@ -243,14 +568,24 @@ class DynamoStore:
         return set(item.days or ())
 
     def _add_days(self, days: Sequence[str]) -> None:
-        with self._lock:
-            new: set[str] = set(days) - self._known_days
+        new = self._not_recently_added(self._known_days, set(days))
         if not new:
             return
         with self._translate("add days"):
             self._items(DAYS_KEY).update(actions=[self._items.days.add(new)])
+        self._remember(self._known_days, new)
+
+    def _not_recently_added(self, added: dict[Any, float], keys: set[Any]) -> set[Any]:
+        # Added again now and then, so that a table deleted and created again while this object
+        # lives heals: a day's entry restored makes all of that day visible again.
+        stale = time.monotonic() - READD_SECONDS
         with self._lock:
-            self._known_days |= new
+            return {key for key in keys if added.get(key, stale) <= stale}
+
+    def _remember(self, added: dict[Any, float], keys: set[Any]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            added.update(dict.fromkeys(keys, now))
 
     @contextmanager
     def _translate(self, action: str) -> Iterator[None]:
@@ -259,6 +594,89 @@ class DynamoStore:
         except (PynamoDBException, BotoCoreError, ClientError) as e:
             cause = getattr(e, "cause", None) or e
             raise StorageError(f"DynamoDB table {self.table_name!r}: {action} failed: {cause}") from e
+
+
+def _aggregate_pk(version: str, day: str, part: str) -> str:
+    # The version goes last: it is the only part that may contain "|".
+    return f"{AGGREGATE_PREFIX}{day}|{part}|{version}"
+
+
+def _indexed_items(
+    index: Mapping[str, Any], model_version: str | None, since: date | None, until: date | None
+) -> dict[str, AggregateKey]:
+    """The keys of every aggregate item that `#aggindex` says may exist, and their rows."""
+    found: dict[str, AggregateKey] = {}
+    for name, value in index.items():
+        version = name[len(VERSION_PREFIX):]
+        if not name.startswith(VERSION_PREFIX) or model_version not in (None, version):
+            continue
+        for entry in value["SS"]:
+            day, _, part = entry.partition("|")
+            if in_days(day, since, until):
+                for each in (part,) if part else STANDARD_PARTS:
+                    found[_aggregate_pk(version, day, each)] = (version, day)
+    return found
+
+
+def _part(name: str) -> str:
+    match = HISTOGRAM.fullmatch(name)
+    return f"h{int(match[1]) // BINS_PER_PART}" if match else "m"
+
+
+def _split(
+    rows: Mapping[AggregateKey, Mapping[str, float]], max_terms: int
+) -> tuple[dict[str, Terms], set[tuple[str, str]]]:
+    """Counters per aggregate row -> terms per aggregate item, and the index entries they need."""
+    items: dict[str, Terms] = {}
+    entries: set[tuple[str, str]] = set()
+    for (version, day), counters in rows.items():
+        parts: dict[str, Terms] = {}
+        for name, value in counters.items():
+            text = _number(name, value)
+            if text is not None:
+                parts.setdefault(_part(name), {})[name] = text
+        for part, terms in parts.items():
+            names = sorted(terms)
+            for n, start in enumerate(range(0, len(names), max_terms)):
+                label = f"{part}.{n}" if n else part
+                entries.add((version, day if label in STANDARD_PARTS else f"{day}|{label}"))
+                items[_aggregate_pk(version, day, label)] = {k: terms[k] for k in names[start : start + max_terms]}
+    return items, entries
+
+
+def _carrier_groups(parts: Mapping[str, Terms], carriers: int) -> list[list[tuple[str, Terms]]]:
+    """The aggregate items split among carriers: each group one transaction with its carrier."""
+    groups: list[list[tuple[str, Terms]]] = [[]]
+    size = 0
+    for pk, terms in parts.items():
+        if len(groups[-1]) == MAX_ACTIONS - 1 or (groups[-1] and size + len(terms) > MAX_CARRIED_TERMS):
+            groups.append([])
+            size = 0
+        groups[-1].append((pk, terms))
+        size += len(terms)
+    if len(groups) > carriers:
+        raise ValueError(f"the counters of {carriers} records need {len(groups)} carriers; send smaller batches")
+    return groups
+
+
+def _number(name: str, value: float) -> str | None:
+    """A counter value as DynamoDB number text (None for zero): whole, or to 20 decimal places."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        exact = Decimal(value)
+    elif isinstance(value, float) and math.isfinite(value):
+        with localcontext() as context:
+            context.prec = 80
+            exact = Decimal(value) if value.is_integer() else Decimal(value).quantize(SCALE)
+    else:
+        raise ValueError(f"counter {name!r} must be a finite number, not {value!r}")
+    if abs(exact) >= MAX_COUNTER:
+        raise ValueError(f"counter {name!r} = {value!r} is too large to add exactly")
+    return format(exact.normalize(), "f") if exact else None
+
+
+def _plain(total: Decimal) -> float:
+    """A summed counter as a Python number: an int when whole, else the nearest float."""
+    return int(total) if total == total.to_integral_value() else float(total)
 
 
 def _model_class(
