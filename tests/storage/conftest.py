@@ -89,3 +89,5 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, aws_credentials: None) 
         dynamo_store = DynamoStore(fresh_table_name(), region=REGION, endpoint_url=endpoint)
         dynamo_store.create_table()
         yield dynamo_store
+        # moto copies every table of the server for each transaction: keep only live ones.
+        dynamo_store._items.delete_table()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 import threading
@@ -10,7 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.storage import SqliteStore
-from core.errors import ConflictingPrediction
+from core.errors import ConflictingPrediction, UnknownPrediction
+from core.model import default_model
+from core.service import PredictionService
+from tests.storage.aggregate_checks import random_observation
 from tests.storage.conftest import T0, make_record
 
 
@@ -58,6 +62,47 @@ def write_all(path: str, process_no: int, threads: int, ids: list[int], barrier:
         outcomes = [o for thread_outcomes in pool.map(writer, range(threads)) for o in thread_outcomes]
     store.close()
     results.put(outcomes)
+
+
+def passenger(prediction_id: int, writer: int) -> dict[str, Any]:
+    """The observation a writer sends for an id: the same for every writer, except on contested ids."""
+    seed = prediction_id * 1000 + writer if contested(prediction_id) else prediction_id
+    return random_observation(random.Random(seed), default_model().schema)
+
+
+def predict_and_label(path: str, process_no: int, threads: int, ids: list[int], barrier: Any, results: Any) -> None:
+    """Predict every id (alone or in small batches) and set random outcomes, from `threads` threads."""
+    ticks = itertools.count()
+    service = PredictionService(default_model(), SqliteStore(path), lambda: T0 + timedelta(hours=5 * (next(ticks) % 12)))
+    start = threading.Barrier(threads)
+
+    def worker(thread_no: int) -> dict[str, int]:
+        writer = process_no * threads + thread_no
+        rng = random.Random(writer)
+        order = list(ids)
+        rng.shuffle(order)
+        done = {"created": 0, "conflicts": 0, "outcomes": 0}
+        start.wait()
+        while order:
+            chunk = [order.pop() for _ in range(min(len(order), rng.choice([1, 1, 3])))]
+            try:
+                stored = service.predict_batch([(i, passenger(i, writer)) for i in chunk])
+                done["created"] += sum(created for _, created in stored)
+            except ConflictingPrediction:
+                done["conflicts"] += 1
+            for _ in range(rng.choice([0, 1, 2])):
+                try:
+                    service.record_outcome(rng.choice(ids), rng.randint(0, 1))
+                    done["outcomes"] += 1
+                except UnknownPrediction:
+                    pass
+        return done
+
+    barrier.wait()
+    with ThreadPoolExecutor(threads) as pool:
+        totals = list(pool.map(worker, range(threads)))
+    service.store.close()  # type: ignore[attr-defined]
+    results.put({key: sum(t[key] for t in totals) for key in totals[0]})
 
 
 def write_until_killed(path: str) -> None:

@@ -19,7 +19,9 @@ import pytest
 
 from adapters.storage import SqliteStore
 from core.errors import StorageError, UnknownPrediction
+from core.model import default_model
 from tests.storage import sqlite_workers
+from tests.storage.aggregate_checks import all_records, as_rows, assert_rows_equal, recomputed
 from tests.storage.conftest import make_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +77,40 @@ def test_two_processes_of_many_threads_lose_nothing_duplicate_nothing_and_report
     for record in listed:
         assert isinstance(record.id, int)
         assert record.observation == sqlite_workers.observation(record.id, creator[record.id])
+    store.close()
+
+
+@pytest.mark.slow
+def test_aggregates_written_by_two_processes_of_many_threads_equal_a_recomputation(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    ids = list(range(60))
+    processes, threads = 2, 3
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    workers = [
+        ctx.Process(target=sqlite_workers.predict_and_label, args=(path, n, threads, ids, barrier, results))
+        for n in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    done = []
+    for _ in workers:
+        while True:
+            try:
+                done.append(results.get(timeout=0.5))
+                break
+            except queue.Empty:
+                assert all(w.exitcode in (None, 0) for w in workers), "a worker process failed"
+    for worker in workers:
+        worker.join(timeout=10)
+        assert worker.exitcode == 0
+
+    store = SqliteStore(path)
+    records = all_records(store)
+    assert sorted(r.id for r in records) == ids
+    assert sum(d["created"] for d in done) == len(ids)
+    assert sum(d["conflicts"] for d in done) > 0 and sum(d["outcomes"] for d in done) > len(ids)
+    assert_rows_equal(as_rows(store.aggregates()), recomputed(records, [default_model()]))
     store.close()
 
 
