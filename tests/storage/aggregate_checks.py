@@ -45,7 +45,7 @@ def as_rows(rows: Iterable[AggregateRow]) -> Rows:
 def assert_rows_equal(actual: Rows, expected: Rows) -> None:
     # A row whose counters are all zero is the same as no row.
     keys = {k for k, c in actual.items() if any(c.values())} | {k for k, c in expected.items() if any(c.values())}
-    problems = []
+    problems: list[str] = []
     for key in sorted(keys):
         diff = counter_differences(actual.get(key, {}), expected.get(key, {}))
         problems.extend(f"{key}: {d}" for d in diff[:5])

@@ -101,7 +101,9 @@ def test_a_batch_adds_the_counters_of_each_new_record_to_its_own_row(store: Pred
         make_record("c", {"c": 1}, at=T0 + timedelta(days=1)),
         make_record("a"),  # a repeat within the batch: stored once, counted once
     ]
-    counters = [SERVED, {"n": 100}, {"n": 1, "sum_proba": 0.5}, {"n": 1, "sum_proba": 0.25}, SERVED]
+    counters: list[dict[str, float]] = [
+        SERVED, {"n": 100}, {"n": 1, "sum_proba": 0.5}, {"n": 1, "sum_proba": 0.25}, SERVED,
+    ]
 
     results = store.record_many(batch, counters)
 

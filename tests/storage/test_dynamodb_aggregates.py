@@ -23,6 +23,7 @@ from adapters.storage.dynamodb import (
 from core import quality
 from core.errors import StorageError, UnknownPrediction
 from core.ports import MAX_BATCH
+from core.records import PredictionId
 from tests.storage.aggregate_checks import as_rows, assert_rows_equal
 from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
 
@@ -60,7 +61,7 @@ class Faults:
 
         self.events.register_first(f"before-send.dynamodb.{operation}", fail)
 
-    def conflicting(self, times: int, before: Callable[[], None] = lambda: None) -> None:
+    def conflicting(self, times: int, before: Callable[[], object] = lambda: None) -> None:
         """The next `times` transactions are cancelled by a conflict with another transaction."""
         left = [times]
 
@@ -101,7 +102,7 @@ def full_batch(prefix: str = "") -> tuple[list[Any], list[dict[str, float]]]:
 
 def test_aggregate_items_are_never_listed_indexed_or_mistaken_for_a_prediction(store: DynamoStore) -> None:
     # String ids that look like the store's own keys are ids like any other (their keys are JSON).
-    ids = ["#aggindex", f"#agg|{DAY}|m|{VERSION}", "#days", 1]
+    ids: list[PredictionId] = ["#aggindex", f"#agg|{DAY}|m|{VERSION}", "#days", 1]
     for n, prediction_id in enumerate(ids):
         store.record(make_record(prediction_id, {"n": n}, at=T0 + timedelta(seconds=n)), {"n": 1, "h1_555": 1})
     store.set_outcome(1, 1, T0)
