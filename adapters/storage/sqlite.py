@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, cast
 
 from adapters.storage.codec import (
     AggregateKey,
-    aggregate_rows,
     check_limit,
     counters_per_record,
     cursor_time,
@@ -165,10 +166,11 @@ class SqliteStore:
                 " ORDER BY model_version, day",
                 params,
             ).fetchall()
-        rows: dict[AggregateKey, dict[str, float]] = {}
-        for version, day, name, value in found:
-            rows.setdefault((version, day), {})[name] = value
-        return aggregate_rows(rows.items(), None, None, None)
+        # Already filtered and in order: one row per run of (version, day).
+        return [
+            AggregateRow(version, day, {name: value for _, _, name, value in group})
+            for (version, day), group in groupby(found, key=itemgetter(0, 1))
+        ]
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh: dict[AggregateKey, quality.Counters] = {}
