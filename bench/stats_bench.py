@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,16 +177,20 @@ def main(argv: list[str]) -> int:
             print(f"filled {size:,} predictions in {time.perf_counter() - started:.1f} s;"
                   f" aggregates match the recomputation over {scope}", file=sys.stderr)
             services[size] = PredictionService(model, store, lambda: datetime.now(UTC))
-        cases = {f"{size}": (services[size].stats, 3) for size in sizes}
+        cases: dict[str, tuple[Callable[[], object], int]] = {
+            str(size): (services[size].stats, 3) for size in sizes
+        }
         medians = interleaved_medians(cases, rounds=args.rounds)
-        reads = {f"{size}": (services[size].store.aggregates, 3) for size in sizes}
+        reads: dict[str, tuple[Callable[[], object], int]] = {
+            str(size): (services[size].store.aggregates, 3) for size in sizes
+        }
         read_medians = interleaved_medians(reads, rounds=args.rounds)
         shapes = {}
         for size in sizes:
-            rows = services[size].store.aggregates()
+            found = services[size].store.aggregates()
             summary = services[size].stats()
             assert sum(v["predictions"] for v in summary["versions"]) == size
-            shapes[size] = (len(rows), sum(len(r.counters) for r in rows))
+            shapes[size] = (len(found), sum(len(r.counters) for r in found))
         for service in services.values():
             service.store.close()  # type: ignore[attr-defined]
 
