@@ -222,6 +222,47 @@ def test_a_write_waiting_past_the_busy_timeout_raises_storage_error_and_writes_n
     store.close()
 
 
+def test_a_failure_while_adding_counters_rolls_back_the_record_or_the_outcome_too(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.db"
+    store = SqliteStore(path)
+    store.record(make_record(1), {"n": 1})
+    failing = sqlite3.connect(path, isolation_level=None)
+    for when in ("INSERT", "UPDATE"):
+        failing.execute(
+            f"CREATE TRIGGER fail_{when} BEFORE {when} ON aggregates BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    failing.close()
+
+    with pytest.raises(StorageError, match="disk full"):
+        store.record(make_record(2, {"x": 2}), {"n": 1})
+    with pytest.raises(StorageError, match="disk full"):
+        store.record_many([make_record(3, {"x": 3}), make_record(4, {"x": 4})], [{"n": 1}, {"n": 1}])
+    with pytest.raises(StorageError, match="disk full"):
+        store.set_outcome(1, 1, make_record(1).created_at)
+
+    assert [r.id for r in store.list(10).items] == [1]
+    assert store.get(1).true_class is None
+    assert [row.counters for row in store.aggregates()] == [{"n": 1}]
+    store.close()
+
+
+def test_a_file_written_before_aggregates_existed_gets_an_empty_aggregates_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(path)
+    store.record(make_record(1))
+    store.close()
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("DROP TABLE aggregates")
+    old.close()
+
+    reopened = SqliteStore(path)
+    assert reopened.aggregates() == []
+    reopened.record(make_record(2, {"x": 2}), {"n": 1})
+    assert [row.counters for row in reopened.aggregates()] == [{"n": 1}]
+    assert reopened.get(1) == make_record(1)
+    reopened.close()
+
+
 def test_the_file_is_in_wal_mode_so_readers_do_not_wait_for_writers(tmp_path: Path) -> None:
     path = tmp_path / "predictions.db"
     store = SqliteStore(path)
