@@ -305,7 +305,7 @@ class DynamoStore:
         # The new rows are a recomputation over the records, carriers included.
         for entry in index.get(PENDING, {}).get("SS", []):
             self._drop_carried(entry)
-        self._add_index_entries(entries)
+        self._add_index_entries(entries, always=True)
         old = _indexed_items(index, None, None, None)
         puts = [
             {"PutRequest": {"Item": {"pk": {"S": pk}, **{COUNTER_PREFIX + n: {"N": t} for n, t in terms.items()}}}}
@@ -508,8 +508,8 @@ class DynamoStore:
             )
         return dict(response.get("Item", {}))
 
-    def _add_index_entries(self, entries: set[tuple[str, str]]) -> None:
-        new = self._not_recently_added(self._indexed, entries)
+    def _add_index_entries(self, entries: set[tuple[str, str]], always: bool = False) -> None:
+        new = entries if always else self._not_recently_added(self._indexed, entries)
         if not new:
             return
         sets: dict[str, set[str]] = {}
