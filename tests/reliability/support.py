@@ -259,8 +259,12 @@ def wait_for_port(port: int, process: Process, timeout: float = 30.0) -> None:
 
 
 def start_moto(port: int, log: Path) -> Process:
-    """moto's DynamoDB server as a process of its own on 127.0.0.1:`port` (its state dies with it)."""
-    process = Process([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], server_env({}), log)
+    """moto's DynamoDB server as a process of its own on 127.0.0.1:`port` (its state dies with it).
+
+    One request at a time (moto_serial.py): moto's threaded server loses writes under concurrent
+    transactions, which would be moto's failure, not the service's.
+    """
+    process = Process([sys.executable, "-m", "tests.reliability.moto_serial", str(port)], server_env({}), log)
     try:
         wait_for_port(port, process)
     except BaseException:
