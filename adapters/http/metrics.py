@@ -17,12 +17,14 @@ the service must never fail because of its metrics.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -41,7 +43,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED_ROUTE = "unmatched"
 MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FILE_NAME = re.compile(r"[0-9]+-[0-9a-f]{12}\.jsonl")
-_SERVER_DIR = re.compile(r"([0-9]+)-([0-9]+)")
+_SERVER_DIR = re.compile(r"([0-9]+)-([0-9]+)-[0-9a-f]{12}")
 
 Key = tuple[Any, ...]
 
@@ -221,9 +223,11 @@ def _number(value: float) -> str:
 def default_directory() -> Path | None:
     """A directory shared by the workers of this server, and by no other server.
 
-    uvicorn's and gunicorn's workers are children of one supervisor, so the directory is named
-    after the parent process (its pid and, on Linux, its start time, so a reused pid is another
-    server). Directories left by servers whose parent is gone are removed. None when the temp
+    uvicorn's and gunicorn's workers are children of one supervisor and run its command line in
+    its working directory, so the directory is named after the parent process (its pid and, on
+    Linux, its start time, so a reused pid is another server) and a digest of the command line
+    and working directory (servers whose parent is init or systemd differ there: their port at
+    least). Directories left by servers whose parent is gone are removed. None when the temp
     directory belongs to someone else or cannot be written.
     """
     base = base_directory()
@@ -237,16 +241,17 @@ def default_directory() -> Path | None:
     except OSError as e:
         logger.warning(json.dumps({"event": "metrics_unshared", "directory": str(base), "error": str(e)}))
         return None
-    return server_directory(os.getppid())
+    return server_directory(os.getppid(), [os.getcwd(), *sys.argv])
 
 
 def base_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"sklearn-serve-metrics-{os.getuid()}"
 
 
-def server_directory(parent: int) -> Path:
-    """The directory of the server whose workers are children of process `parent`."""
-    return base_directory() / f"{parent}-{_start_time(parent)}"
+def server_directory(parent: int, command: list[str]) -> Path:
+    """The directory of the server whose workers are children of process `parent` running `command`."""
+    digest = hashlib.sha256(json.dumps(command).encode()).hexdigest()[:12]
+    return base_directory() / f"{parent}-{_start_time(parent)}-{digest}"
 
 
 def _start_time(pid: int) -> int:

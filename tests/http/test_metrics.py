@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -258,16 +259,21 @@ def test_the_default_directory_is_the_servers_and_old_servers_ones_are_removed(
     base = tmp_path / f"sklearn-serve-metrics-{os.getuid()}"
     base.mkdir()
     parent = os.getppid()
-    alive = base / f"{os.getpid()}-{metrics._start_time(os.getpid())}"
-    reused_pid = base / f"{os.getpid()}-1"
-    gone = base / "4194304-5"  # above the largest pid Linux hands out
-    for directory in (alive, reused_pid, gone):
+    alive = base / f"{os.getpid()}-{metrics._start_time(os.getpid())}-0123456789ab"
+    reused_pid = base / f"{os.getpid()}-1-0123456789ab"
+    gone = base / "4194304-5-0123456789ab"  # above the largest pid Linux hands out
+    other = base / "4194304-5-notes"
+    for directory in (alive, reused_pid, gone, other):
         directory.mkdir()
 
     chosen = metrics.default_directory()
+    elsewhere = metrics.server_directory(parent, [os.getcwd(), *sys.argv, "--port", "8001"])
 
-    assert chosen == metrics.server_directory(parent) == base / f"{parent}-{metrics._start_time(parent)}"
-    assert alive.exists() and not reused_pid.exists() and not gone.exists()
+    assert chosen is not None and chosen.parent == base
+    assert chosen.name.startswith(f"{parent}-{metrics._start_time(parent)}-")
+    assert chosen == metrics.server_directory(parent, [os.getcwd(), *sys.argv])
+    assert elsewhere != chosen  # another server started by the same parent (init, systemd)
+    assert alive.exists() and other.exists() and not reused_pid.exists() and not gone.exists()
 
 
 @pytest.mark.slow
@@ -279,8 +285,8 @@ def test_two_uvicorn_workers_count_every_request_whichever_answers_the_scrape(tm
     outcomes = 0
     with uvicorn({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"}, tmp_path / "uvicorn.log",
                  workers=2) as server:
-        # The workers are the supervisor's children: theirs is the supervisor's directory.
-        directory = metrics.server_directory(server.process.pid)
+        # The workers are the supervisor's children: theirs is named after the supervisor.
+        [directory] = metrics.base_directory().glob(f"{server.process.pid}-*")
         try:
             for k in range(40):
                 # A new connection per request: the kernel hands each to either worker.
