@@ -25,7 +25,7 @@ from adapters.storage.codec import (
     utc_text,
 )
 from core import quality
-from core.errors import ConflictingPrediction, StorageError, UnknownPrediction
+from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
 from core.ports import AggregateRow
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
@@ -104,6 +104,9 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._reader = _Slot()
         self._writer = _Slot()
+        self._commit_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._pending: list[_Job] = []
 
     def record(
         self, record: PredictionRecord, counters: Mapping[str, float] | None = None
@@ -113,23 +116,58 @@ class SqliteStore:
     def record_many(
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]:
-        values = [_values(record) for record in records]
-        increments = counters_per_record(records, counters)
-        with self._write() as conn:
-            added: dict[AggregateKey, quality.Counters] = {}
-            results = []
-            for record, row, record_counters in zip(records, values, increments):
-                stored, created = self._insert(conn, record, row)
-                if created and record_counters:
-                    quality.add(added.setdefault((row[5], row[8][:10]), {}), record_counters)
-                results.append((stored, created))
-            _add_counters(conn, added)
-            return results
+        job = _Job(records, [_values(record) for record in records], counters_per_record(records, counters))
+        with self._queue_lock:
+            self._pending.append(job)
+        # Group commit: whoever holds the commit lock writes every job waiting at that moment in
+        # one transaction (one fsync), so concurrent requests share the cost of durability. A
+        # caller returns only once the transaction holding its job has committed.
+        with self._commit_lock:
+            if not job.done:
+                with self._queue_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(batch)
+        if job.error is not None:
+            raise job.error
+        assert job.results is not None
+        return job.results
+
+    def _commit(self, batch: list[_Job]) -> None:
+        """Write `batch` in one transaction; each job all or nothing (a savepoint each)."""
+        outcomes: list[tuple[list[tuple[PredictionRecord, bool]] | None, Exception | None]] = []
+        try:
+            with self._write() as conn:
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        results = self._write_job(conn, job)
+                    except CoreError as e:  # a conflict: this job only
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        outcomes.append((None, e))
+                        continue
+                    conn.execute("RELEASE job")
+                    outcomes.append((results, None))
+        except Exception as e:  # noqa: BLE001 - nothing was committed: every job gets the error
+            outcomes = [(None, e)] * len(batch)
+        for job, (results, error) in zip(batch, outcomes):
+            job.results, job.error, job.done = results, error, True
+
+    def _write_job(self, conn: sqlite3.Connection, job: _Job) -> list[tuple[PredictionRecord, bool]]:
+        added: dict[AggregateKey, quality.Counters] = {}
+        results = []
+        for record, row, record_counters in zip(job.records, job.values, job.increments):
+            stored, created = self._insert(conn, record, row)
+            if created and record_counters:
+                quality.add(added.setdefault((row[5], row[8][:10]), {}), record_counters)
+            results.append((stored, created))
+        _add_counters(conn, added)
+        return results
 
     def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
         key = id_key(prediction_id)
         updated_at = utc_text(now)
-        with self._write() as conn:
+        with self._commit_lock, self._write() as conn:
             old = conn.execute(
                 "SELECT proba, predicted_class, true_class, model_version, created_at"
                 " FROM predictions WHERE id_key = ?",
@@ -176,7 +214,7 @@ class SqliteStore:
         fresh: dict[AggregateKey, quality.Counters] = {}
         for row in rows:
             quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
-        with self._write() as conn:
+        with self._commit_lock, self._write() as conn:
             conn.execute("DELETE FROM aggregates")
             _add_counters(conn, fresh)
 
@@ -298,6 +336,17 @@ class SqliteStore:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
+
+
+class _Job:
+    """One record_many call waiting for a group commit."""
+
+    def __init__(self, records: Sequence[PredictionRecord], values: list[Row],
+                 increments: Sequence[Mapping[str, float] | None]) -> None:
+        self.records, self.values, self.increments = records, values, increments
+        self.results: list[tuple[PredictionRecord, bool]] | None = None
+        self.error: Exception | None = None
+        self.done = False
 
 
 class _Slot:

@@ -301,3 +301,30 @@ def test_reads_go_on_while_a_write_waits_for_another_process_lock(tmp_path: Path
 def test_an_in_memory_database_is_refused_because_each_connection_would_see_another(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="MemoryStore"):
         SqliteStore(":memory:")
+
+
+def test_writers_committed_together_keep_their_own_outcomes(tmp_path: Path) -> None:
+    """Concurrent writes share transactions (group commit); a conflict still fails only its caller."""
+    store = SqliteStore(tmp_path / "group.db")
+    store.record(make_record("taken", {"v": 0}))
+    start = threading.Barrier(24)
+
+    def write(n: int) -> str:
+        start.wait(timeout=10)
+        try:
+            if n % 4 == 0:
+                store.record(make_record("taken", {"v": n + 1}))  # a different observation: conflict
+            elif n % 4 == 1:
+                store.record(make_record("taken", {"v": 0}))  # an exact retry
+            else:
+                store.record_many([make_record(f"a{n}", {"v": n}), make_record(f"b{n}", {"v": n})])
+        except Exception as e:  # noqa: BLE001 - the test counts what each caller got
+            return type(e).__name__
+        return "ok"
+
+    with ThreadPoolExecutor(24) as pool:
+        outcomes = Counter(pool.map(write, range(24)))
+    assert outcomes == Counter({"ok": 18, "ConflictingPrediction": 6})
+    stored = {r.id for r in store.list(100).items}
+    assert stored == {"taken"} | {f"{p}{n}" for n in range(24) if n % 4 >= 2 for p in "ab"}
+    assert store.get("taken").observation == {"v": 0}
