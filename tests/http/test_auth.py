@@ -15,7 +15,7 @@ PROTECTED = [
     ("GET", "/predictions/0", None),
     ("GET", "/list-db-contents", None),
 ]
-OPEN = ["/health", "/model", "/openapi.json", "/docs"]
+OPEN = ["/health", "/model", "/openapi.json", "/docs", "/", "/dashboard.js", "/dashboard.css"]
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_the_document_declares_security_only_where_the_key_is_needed(make_client
     with_401 = {(path, method) for path, ops in locked["paths"].items() for method, op in ops.items()
                 if "401" in op["responses"]}
     assert secured == with_401 == {("/update", "post"), ("/predictions", "get"), ("/predictions/{id}", "get"),
-                                   ("/list-db-contents", "get")}
+                                   ("/list-db-contents", "get"), ("/stats", "get"), ("/metrics", "get")}
     assert set(locked["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert not any("401" in op["responses"] for ops in unlocked["paths"].values() for op in ops.values())
     assert "securitySchemes" not in unlocked["components"]

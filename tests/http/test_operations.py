@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -27,7 +27,9 @@ class BrokenStore(MemoryStore):
     def check(self) -> None:
         raise StorageError(self.message)
 
-    def record_many(self, records: Sequence[PredictionRecord]) -> list[tuple[PredictionRecord, bool]]:
+    def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
+    ) -> list[tuple[PredictionRecord, bool]]:
         raise StorageError(self.message)
 
 
