@@ -150,8 +150,8 @@ class SqliteStore:
                     outcomes.append((results, None))
         except Exception as e:  # noqa: BLE001 - nothing was committed: every job gets the error
             outcomes = [(None, e)] * len(batch)
-        for job, (results, error) in zip(batch, outcomes):
-            job.results, job.error, job.done = results, error, True
+        for job, (job_results, error) in zip(batch, outcomes):
+            job.results, job.error, job.done = job_results, error, True
 
     def _write_job(self, conn: sqlite3.Connection, job: _Job) -> list[tuple[PredictionRecord, bool]]:
         added: dict[AggregateKey, quality.Counters] = {}
