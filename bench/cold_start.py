@@ -38,8 +38,21 @@ print(json.dumps({"seconds": elapsed, "sklearn": "sklearn" in sys.modules, "nump
 def predict_event(prediction_id: str) -> dict:
     """An HTTP API v2 POST /predict event: the recorded fixture with a fresh single-item body."""
     event = json.loads(EVENT.read_text())
-    event["body"] = json.dumps({"id": prediction_id, "observation": {
-        "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1}})
+    event["body"] = json.dumps(
+        {
+            "id": prediction_id,
+            "observation": {
+                "Age": 22.0,
+                "Cabin": None,
+                "Embarked": "S",
+                "Fare": 7.25,
+                "Parch": 0,
+                "Pclass": 3,
+                "Sex": "male",
+                "SibSp": 1,
+            },
+        }
+    )
     event["isBase64Encoded"] = False
     return event
 
@@ -49,8 +62,15 @@ def measure(env: dict[str, str], runs: int) -> dict[str, float | bool]:
     loaded = {}
     for run in range(runs):
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", PROGRAM, json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))],
-                             cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", PROGRAM, json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         wall.append(time.perf_counter() - started)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         inside.append(result["seconds"])
@@ -65,11 +85,21 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))
     results = {"SQLite": measure({"STORE_URL": f"sqlite:///{work / 'cold.db'}"}, args.runs)}
     port = free_port()
-    aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"}
+    aws = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
+    }
     with running([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, aws):
-        subprocess.run([sys.executable, "-m", "adapters.storage.dynamodb", "create-table", "cold-start"],
-                       cwd=ROOT, env={**os.environ, **aws}, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "adapters.storage.dynamodb", "create-table", "cold-start"],
+            cwd=ROOT,
+            env={**os.environ, **aws},
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         results["DynamoDB (moto server)"] = measure({**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs)
     print(f"# cold start: {args.runs} fresh processes per store, medians")
     print("| store | import handler → first answer | whole process (wall) | scikit-learn / numpy imported |")

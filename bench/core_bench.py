@@ -17,7 +17,16 @@ import sys
 
 from bench.stats import interleaved_medians
 
-OBSERVATION = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1}
+OBSERVATION = {
+    "Age": 22.0,
+    "Cabin": None,
+    "Embarked": "S",
+    "Fare": 7.25,
+    "Parch": 0,
+    "Pclass": 3,
+    "Sex": "male",
+    "SibSp": 1,
+}
 
 
 def main() -> None:

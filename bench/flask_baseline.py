@@ -33,6 +33,7 @@ def predict():  # type: ignore[no-untyped-def]
     frame = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in observation.items()}]).astype(dtypes)
     proba = float(pipeline.predict_proba(frame[list(dtypes)])[0, 1])
     with connection:
-        connection.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)",
-                           (str(body["id"]), json.dumps(observation), proba))
+        connection.execute(
+            "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)", (str(body["id"]), json.dumps(observation), proba)
+        )
     return jsonify({"id": body["id"], "proba": proba, "predicted_class": proba >= 0.5})

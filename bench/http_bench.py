@@ -25,9 +25,21 @@ CONNECTIONS = 32
 
 def wrk(port: int, seconds: int, tag: str) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench" / "predict.lua"),
-         f"http://127.0.0.1:{port}/predict"],
-        capture_output=True, text=True, check=True, env={"RUN_TAG": tag}, timeout=seconds + 60,
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "predict.lua"),
+            f"http://127.0.0.1:{port}/predict",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"RUN_TAG": tag},
+        timeout=seconds + 60,
     ).stdout
     found = re.search(r"RESULT (.*)", out)
     if not found:
@@ -52,10 +64,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="http-bench-"))
     ours_db, baseline_db = work / "ours.db", work / "baseline.db"
     ours_port, baseline_port = free_port(), free_port()
-    results: dict[str, list[dict[str, float]]] = {"this service (uvicorn, 2 workers)": [],
-                                                  "Flask + gunicorn (2 workers)": []}
-    with running(uvicorn_command(ours_port), ours_port, {"STORE_URL": f"sqlite:///{ours_db}"}), \
-            running(gunicorn_command(baseline_port), baseline_port, {"BASELINE_DB": str(baseline_db)}):
+    results: dict[str, list[dict[str, float]]] = {
+        "this service (uvicorn, 2 workers)": [],
+        "Flask + gunicorn (2 workers)": [],
+    }
+    with (
+        running(uvicorn_command(ours_port), ours_port, {"STORE_URL": f"sqlite:///{ours_db}"}),
+        running(gunicorn_command(baseline_port), baseline_port, {"BASELINE_DB": str(baseline_db)}),
+    ):
         warmup = wrk(ours_port, 2, "warmup-ours")
         wrk(baseline_port, 2, "warmup-base")
         for r in range(args.rounds):
@@ -63,8 +79,10 @@ def main() -> None:
             results["Flask + gunicorn (2 workers)"].append(wrk(baseline_port, args.seconds, f"base{r}"))
     stored = count_rows(ours_db)
     answered = sum(int(x["requests"] - x["non2xx"]) for x in [warmup, *results["this service (uvicorn, 2 workers)"]])
-    print(f"# HTTP benchmark: wrk, {CONNECTIONS} connections, {args.rounds} rounds of {args.seconds} s each, "
-          "every prediction stored in SQLite")
+    print(
+        f"# HTTP benchmark: wrk, {CONNECTIONS} connections, {args.rounds} rounds of {args.seconds} s each, "
+        "every prediction stored in SQLite"
+    )
     print("| server | median req/s | median p50 | median p99 | errors + non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: |")
     medians = {}
@@ -78,8 +96,10 @@ def main() -> None:
     print(f"\nthroughput ratio: {ours / base:.1f}× (target ≥ 20×)")
     runs = 1 + args.rounds
     # wrk stops with up to one request per connection in flight: those are stored but not counted.
-    print(f"stored rows: {stored} for {answered} counted 2xx answers (warm-up included); "
-          f"every answer stored: {answered <= stored <= answered + CONNECTIONS * runs}")
+    print(
+        f"stored rows: {stored} for {answered} counted 2xx answers (warm-up included); "
+        f"every answer stored: {answered <= stored <= answered + CONNECTIONS * runs}"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -8,9 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -36,8 +36,14 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 @contextmanager
 def running(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server in its own process group until the block ends; SIGTERM, then SIGKILL."""
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         yield process
@@ -52,10 +58,29 @@ def running(command: list[str], port: int, env: dict[str, str] | None = None) ->
 
 
 def uvicorn_command(port: int, workers: int = 2) -> list[str]:
-    return [str(BIN / "uvicorn"), "adapters.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    return [
+        str(BIN / "uvicorn"),
+        "adapters.asgi:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 def gunicorn_command(port: int, workers: int = 2) -> list[str]:
-    return [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-            "bench.flask_baseline:app"]
+    return [
+        str(BIN / "gunicorn"),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "bench.flask_baseline:app",
+    ]

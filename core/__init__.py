@@ -1,8 +1,8 @@
 """The prediction core: pure, importable from a notebook with nothing else running.
 
-    from core import predict
-    predict({"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25,
-             "Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1})
+from core import predict
+predict({"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25,
+         "Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1})
 """
 
 from core.errors import (

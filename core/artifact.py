@@ -56,8 +56,14 @@ def infer_schema(X: Any, pipeline: Any, positive_index: int) -> Schema:
             shares = present.astype(str).value_counts(normalize=True).sort_index()
             stats["category_shares"] = {str(k): float(v) for k, v in shares.items()}
             features.append(
-                Feature(name=str(name), kind="category", dtype=str(column.dtype), nullable=nullable,
-                        categories=tuple(str(c) for c in shares.index), stats=stats)
+                Feature(
+                    name=str(name),
+                    kind="category",
+                    dtype=str(column.dtype),
+                    nullable=nullable,
+                    categories=tuple(str(c) for c in shares.index),
+                    stats=stats,
+                )
             )
             continue
         kind = "integer" if pd.api.types.is_integer_dtype(column) else "number"
@@ -66,10 +72,15 @@ def infer_schema(X: Any, pipeline: Any, positive_index: int) -> Schema:
         stats.update(_quantile_bins(present.to_numpy(dtype=float)))
         features.append(
             Feature(
-                name=str(name), kind=kind, dtype=str(column.dtype), nullable=nullable,
+                name=str(name),
+                kind=kind,
+                dtype=str(column.dtype),
+                nullable=nullable,
                 # A column never negative in training is a count or an amount: refuse negatives.
                 minimum=0.0 if seen_min is not None and seen_min >= 0 else None,
-                seen_min=seen_min, seen_max=seen_max, stats=stats,
+                seen_min=seen_min,
+                seen_max=seen_max,
+                stats=stats,
             )
         )
     return Schema(tuple(features))
@@ -116,7 +127,9 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def build_fast_form(pipeline: Any, X: Any, schema: Schema, positive_index: int, threshold: float) -> tuple[dict[str, Any] | None, str]:
+def build_fast_form(
+    pipeline: Any, X: Any, schema: Schema, positive_index: int, threshold: float
+) -> tuple[dict[str, Any] | None, str]:
     """Compile the pipeline and check it against scikit-learn; (None, why) when it cannot be used."""
     from core.model import SklearnScorer
 
@@ -182,7 +195,9 @@ def write_artifact(
         "positive_class": positive_class,
         "positive_index": positive_index,
         "threshold": threshold,
-        "estimator": type(pipeline).__name__ + ": " + " -> ".join(type(s).__name__ for _, s in getattr(pipeline, "steps", [])),
+        "estimator": type(pipeline).__name__
+        + ": "
+        + " -> ".join(type(s).__name__ for _, s in getattr(pipeline, "steps", [])),
         "model_sha256": sha256_file(out / MODEL_FILE),
         "fast_sha256": sha256_file(out / FAST_FILE) if fast is not None else None,
         "fast_reason": fast_reason,

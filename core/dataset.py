@@ -23,7 +23,9 @@ def read_table(path: str | Path, target: str, drop: list[str]) -> tuple[Any, Any
         raise DataError(f"cannot read {path} as CSV: {e}") from e
     unknown = [c for c in [target, *drop] if c not in frame.columns]
     if unknown:
-        raise DataError(f"unknown column(s) {', '.join(unknown)} in {path}; it has: {', '.join(map(str, frame.columns))}")
+        raise DataError(
+            f"unknown column(s) {', '.join(unknown)} in {path}; it has: {', '.join(map(str, frame.columns))}"
+        )
     y = frame[target]
     if y.isna().any():
         raise DataError(f"target column {target!r} has {int(y.isna().sum())} missing value(s)")

@@ -53,9 +53,7 @@ class ConflictingPrediction(CoreError):
 
     def __init__(self, prediction_id: Any) -> None:
         self.prediction_id = prediction_id
-        super().__init__(
-            f"id {prediction_id!r} is already stored with a different observation"
-        )
+        super().__init__(f"id {prediction_id!r} is already stored with a different observation")
 
 
 class StorageError(CoreError):

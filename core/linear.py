@@ -51,8 +51,14 @@ class LinearForm:
             if spec["kind"] == "number":
                 (channel,) = spec["channels"]
                 indicator = spec.get("indicator")
-                self._numbers.append((position, float(spec["fill"]), _compile_ops(channel["ops"]),
-                                      (indicator["missing"], indicator["present"]) if indicator else None))
+                self._numbers.append(
+                    (
+                        position,
+                        float(spec["fill"]),
+                        _compile_ops(channel["ops"]),
+                        (indicator["missing"], indicator["present"]) if indicator else None,
+                    )
+                )
                 self._number_channels.append(channel["index"])
                 if indicator:
                     self._number_channels.append(indicator["index"])
@@ -63,7 +69,8 @@ class LinearForm:
         channels = self._number_channels
         self._number_pairs = [
             (a, b, pairs[channels[a]][channels[b]])
-            for a in range(len(channels)) for b in range(a + 1, len(channels))
+            for a in range(len(channels))
+            for b in range(a + 1, len(channels))
             if pairs[channels[a]][channels[b]] != 0.0
         ]
         self._cache: dict[tuple[Any, ...], tuple[float, list[float]]] = {}
@@ -254,7 +261,10 @@ def _compile_block(steps: list[Any], cols: list[str]) -> tuple[dict[str, dict[st
         return _compile_one_hot(steps[-1], cols, fills)
 
     # Numeric chain: channels are the columns, then the imputer's missing indicators.
-    spec: dict[str, dict[str, Any]] = {c: {"kind": "number", "fill": None, "channels": [{"index": k, "ops": []}], "indicator": None} for k, c in enumerate(cols)}
+    spec: dict[str, dict[str, Any]] = {
+        c: {"kind": "number", "fill": None, "channels": [{"index": k, "ops": []}], "indicator": None}
+        for k, c in enumerate(cols)
+    }
     indicators: list[tuple[str, list[float]]] = []  # (column, [value if missing, value if present])
     width = len(cols)
     for step in steps:
@@ -304,10 +314,7 @@ def _compile_one_hot(enc: Any, cols: list[str], fills: list[Any]) -> tuple[dict[
         raise NotCompilable("OneHotEncoder(handle_unknown='error') cannot score unseen categories")
     infrequent = getattr(enc, "infrequent_categories_", [None] * len(cols))
     # Output columns come per input column, in order; infrequent categories share one column.
-    sizes = [
-        len(cats) - (len(rare) - 1 if rare is not None else 0)
-        for cats, rare in zip(enc.categories_, infrequent)
-    ]
+    sizes = [len(cats) - (len(rare) - 1 if rare is not None else 0) for cats, rare in zip(enc.categories_, infrequent)]
     starts = np.cumsum([0, *sizes])
     base = [_plain(cats[0]) for cats in enc.categories_]
     spec: dict[str, dict[str, Any]] = {}

@@ -73,10 +73,21 @@ def main(argv: list[str] | None = None) -> int:
         from core.artifact import data_fingerprint, write_artifact
 
         manifest = write_artifact(
-            args.out, pipeline, X, y, target=args.target, positive_class=positive, threshold=args.threshold,
+            args.out,
+            pipeline,
+            X,
+            y,
+            target=args.target,
+            positive_class=positive,
+            threshold=args.threshold,
             metrics=metrics,
-            training={"command": "core.package", "source_model": args.model.name, "data": Path(args.data).name,
-                      "dropped": drop, "fingerprint": data_fingerprint(X.assign(**{args.target: y}))},
+            training={
+                "command": "core.package",
+                "source_model": args.model.name,
+                "data": Path(args.data).name,
+                "dropped": drop,
+                "fingerprint": data_fingerprint(X.assign(**{args.target: y})),
+            },
         )
     except (DataError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)

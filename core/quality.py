@@ -59,7 +59,9 @@ def drift_bucket(feature: Feature, value: Any) -> str:
     return f"b{numeric_bin(feature, value)}"
 
 
-def prediction_increments(schema: Schema, observation: Mapping[str, Any], proba: float, predicted_class: bool) -> Counters:
+def prediction_increments(
+    schema: Schema, observation: Mapping[str, Any], proba: float, predicted_class: bool
+) -> Counters:
     """What one stored prediction adds (the observation was validated against `schema`)."""
     counters: Counters = {"n": 1, "n_pos_pred": int(predicted_class), "sum_proba": proba}
     for feature in schema.features:
@@ -112,7 +114,10 @@ def _ratio(a: float, b: float) -> float | None:
 
 def roc_auc(counters: Mapping[str, float]) -> float | None:
     """Area under the ROC curve of the binned probabilities (ties within a bin count half)."""
-    positives, negatives = counters.get("cm_10", 0) + counters.get("cm_11", 0), counters.get("cm_00", 0) + counters.get("cm_01", 0)
+    positives, negatives = (
+        counters.get("cm_10", 0) + counters.get("cm_11", 0),
+        counters.get("cm_00", 0) + counters.get("cm_01", 0),
+    )
     if not positives or not negatives:
         return None
     below = 0.0
@@ -150,12 +155,14 @@ def classification(counters: Mapping[str, float]) -> dict[str, Any]:
     calibration = []
     for b in range(CALIBRATION_BINS):
         n = counters.get(f"cal_{b}_n", 0)
-        calibration.append({
-            "bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS],
-            "count": int(n),
-            "mean_proba": _ratio(counters.get(f"cal_{b}_p", 0), n),
-            "observed_rate": _ratio(counters.get(f"cal_{b}_y", 0), n),
-        })
+        calibration.append(
+            {
+                "bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS],
+                "count": int(n),
+                "mean_proba": _ratio(counters.get(f"cal_{b}_p", 0), n),
+                "observed_rate": _ratio(counters.get(f"cal_{b}_y", 0), n),
+            }
+        )
     return {
         "labeled": int(labeled),
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
@@ -199,7 +206,7 @@ def drift(schema: Schema, counters: Mapping[str, float]) -> list[dict[str, Any]]
     report = []
     for feature in schema.features:
         prefix = f"f|{feature.name}|"
-        counts = {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)}
+        counts = {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
         shares = {k: v / served for k, v in counts.items()} if served else {}
         expected = training_shares(feature)
         value = psi(expected, shares) if served else None
@@ -209,19 +216,21 @@ def drift(schema: Schema, counters: Mapping[str, float]) -> list[dict[str, Any]]
             flags.append(f"PSI {value:.2f} > {PSI_ALERT}")
         if unseen > UNSEEN_ALERT:
             flags.append(f"unseen categories {unseen:.0%} > {UNSEEN_ALERT:.0%}")
-        report.append({
-            "feature": feature.name,
-            "kind": feature.kind,
-            "psi": value,
-            "null_share": {"training": expected.get("null", 0.0), "served": shares.get("null", 0.0)},
-            "unseen_share": unseen if feature.kind == "category" else None,
-            "buckets": [
-                {"bucket": k, "training": expected.get(k, 0.0), "served": shares.get(k, 0.0)}
-                for k in sorted(set(expected) | set(shares), key=_bucket_order)
-            ],
-            "flagged": bool(flags),
-            "flags": flags,
-        })
+        report.append(
+            {
+                "feature": feature.name,
+                "kind": feature.kind,
+                "psi": value,
+                "null_share": {"training": expected.get("null", 0.0), "served": shares.get("null", 0.0)},
+                "unseen_share": unseen if feature.kind == "category" else None,
+                "buckets": [
+                    {"bucket": k, "training": expected.get(k, 0.0), "served": shares.get(k, 0.0)}
+                    for k in sorted(set(expected) | set(shares), key=_bucket_order)
+                ],
+                "flagged": bool(flags),
+                "flags": flags,
+            }
+        )
     return report
 
 
@@ -250,10 +259,12 @@ def daily_series(days: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]
     for day in sorted(days):
         c = days[day]
         labeled = c.get("lab", 0)
-        series.append({
-            "day": day,
-            "predictions": int(c.get("n", 0)),
-            "outcomes": int(labeled),
-            "accuracy": _ratio(c.get("cm_00", 0) + c.get("cm_11", 0), labeled),
-        })
+        series.append(
+            {
+                "day": day,
+                "predictions": int(c.get("n", 0)),
+                "outcomes": int(labeled),
+                "accuracy": _ratio(c.get("cm_00", 0) + c.get("cm_11", 0), labeled),
+            }
+        )
     return series

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from core.errors import FieldError, InvalidRequest
 
-PredictionId = Union[int, str]
+PredictionId = int | str
 
 MAX_ID_LENGTH = 256
 # Ids travel through JSON and DynamoDB numbers; keep them exact in both.
@@ -86,8 +86,10 @@ class PredictionRecord:
 
     def same_request(self, other: PredictionRecord) -> bool:
         """True when `other` is a retry of this prediction: same id and same observation."""
-        return self.id == other.id and type(self.id) is type(other.id) and (
-            canonical_json(self.observation) == canonical_json(other.observation)
+        return (
+            self.id == other.id
+            and type(self.id) is type(other.id)
+            and (canonical_json(self.observation) == canonical_json(other.observation))
         )
 
     def with_outcome(self, true_class: int, now: datetime) -> PredictionRecord:

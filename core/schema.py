@@ -107,7 +107,11 @@ class Schema:
         """
         if not isinstance(observation, dict):
             raise InvalidObservation(
-                [FieldError(field_prefix.rstrip(".") or "observation", f"must be an object, got {_type_name(observation)}")]
+                [
+                    FieldError(
+                        field_prefix.rstrip(".") or "observation", f"must be an object, got {_type_name(observation)}"
+                    )
+                ]
             )
         errors: list[FieldError] = []
         warnings: list[str] = []

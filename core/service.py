@@ -67,8 +67,11 @@ class PredictionService:
             elif _same_json(items[first[key]][1], observation):
                 repeat_of[index] = first[key]
             else:
-                errors.append(FieldError(f"{prefix}id", f"is repeated in this batch (item {first[key]}) "
-                                                        "with a different observation"))
+                errors.append(
+                    FieldError(
+                        f"{prefix}id", f"is repeated in this batch (item {first[key]}) with a different observation"
+                    )
+                )
         predictions: list[Prediction] = []
         try:
             predictions = predict_many([obs for _, obs in items], self.model, strict=strict)
@@ -120,7 +123,9 @@ class PredictionService:
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         return self.store.get(prediction_id)
 
-    def stats(self, model_version: str | None = None, since: date | None = None, until: date | None = None) -> dict[str, Any]:
+    def stats(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, Any]:
         """Live quality per model version, from the store's aggregates (see core.quality).
 
         Drift is computed for the version this service serves (whose training distribution it
@@ -136,8 +141,14 @@ class PredictionService:
         for version, days in sorted(by_version.items(), key=lambda kv: kv[0] != self.model.version):
             schema = self.model.schema if version == self.model.version else None
             summary = quality.summarise(schema, quality.merged(days.values()))
-            versions.append({"model_version": version, "serving": version == self.model.version,
-                             **summary, "daily": quality.daily_series(days)})
+            versions.append(
+                {
+                    "model_version": version,
+                    "serving": version == self.model.version,
+                    **summary,
+                    "daily": quality.daily_series(days),
+                }
+            )
         return {
             "model_version": self.model.version,
             "since": since.isoformat() if since else None,

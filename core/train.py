@@ -52,8 +52,13 @@ def build_pipeline(X: Any) -> Any:
         return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
 
     blocks = [
-        ("log", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                              FunctionTransformer(np.log1p), StandardScaler()), non_negative),
+        (
+            "log",
+            make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True), FunctionTransformer(np.log1p), StandardScaler()
+            ),
+            non_negative,
+        ),
         ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), signed),
         ("int", make_pipeline(SimpleImputer(strategy="most_frequent"), one_hot()), integer_categories),
         ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"), one_hot()), categories),
@@ -108,10 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         from core.artifact import data_fingerprint, write_artifact
 
         manifest = write_artifact(
-            args.out, pipeline, X, y, target=args.target, positive_class=positive, threshold=args.threshold,
+            args.out,
+            pipeline,
+            X,
+            y,
+            target=args.target,
+            positive_class=positive,
+            threshold=args.threshold,
             metrics=metrics,
-            training={"command": "core.train", "data": Path(args.data).name, "dropped": drop,
-                      "seed": SEED, "fingerprint": data_fingerprint(X.assign(**{args.target: y}))},
+            training={
+                "command": "core.train",
+                "data": Path(args.data).name,
+                "dropped": drop,
+                "seed": SEED,
+                "fingerprint": data_fingerprint(X.assign(**{args.target: y})),
+            },
         )
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -36,9 +36,26 @@ DEFAULT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinu
 def pip_install(target: Path, requirements: Path, python_version: str, platforms: list[str]) -> None:
     platform_args = [arg for platform in platforms for arg in ("--platform", platform)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         "--target", str(target), *platform_args, "--python-version", python_version,
-         "--implementation", "cp", "--only-binary=:all:", "--upgrade", "-r", str(requirements)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(target),
+            *platform_args,
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            "--only-binary=:all:",
+            "--upgrade",
+            "-r",
+            str(requirements),
+        ],
         check=True,
     )
 
@@ -47,10 +64,14 @@ def copy_tree(source: Path, destination: Path) -> None:
     if source.is_file():
         shutil.copy2(source, destination)
         return
-    shutil.copytree(source, destination, ignore=lambda _, names: [n for n in names if n in EXCLUDE_DIRS or n.endswith(".pyc")])
+    shutil.copytree(
+        source, destination, ignore=lambda _, names: [n for n in names if n in EXCLUDE_DIRS or n.endswith(".pyc")]
+    )
 
 
-def build(out: Path, python_version: str, platforms: list[str], model_dir: Path, with_scikit_learn: bool = False) -> tuple[int, int]:
+def build(
+    out: Path, python_version: str, platforms: list[str], model_dir: Path, with_scikit_learn: bool = False
+) -> tuple[int, int]:
     """Write the zip; return (zipped bytes, unzipped bytes)."""
     staging = out.parent / "lambda-build"
     shutil.rmtree(staging, ignore_errors=True)
@@ -82,17 +103,28 @@ def build(out: Path, python_version: str, platforms: list[str], model_dir: Path,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python-version", default="3.12")
-    parser.add_argument("--platform", action="append", dest="platforms",
-                        help=f"wheel platform tag, repeatable (default: {' '.join(DEFAULT_PLATFORMS)})")
+    parser.add_argument(
+        "--platform",
+        action="append",
+        dest="platforms",
+        help=f"wheel platform tag, repeatable (default: {' '.join(DEFAULT_PLATFORMS)})",
+    )
     parser.add_argument("--model-dir", type=Path, default=ROOT / "artifacts" / "titanic")
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "lambda.zip")
-    parser.add_argument("--with-scikit-learn", action="store_true",
-                        help="include scikit-learn, numpy, scipy and pandas even when the fast form makes them unneeded")
+    parser.add_argument(
+        "--with-scikit-learn",
+        action="store_true",
+        help="include scikit-learn, numpy, scipy and pandas even when the fast form makes them unneeded",
+    )
     args = parser.parse_args(argv)
-    zipped, unzipped = build(args.out, args.python_version, args.platforms or DEFAULT_PLATFORMS, args.model_dir, args.with_scikit_learn)
+    zipped, unzipped = build(
+        args.out, args.python_version, args.platforms or DEFAULT_PLATFORMS, args.model_dir, args.with_scikit_learn
+    )
     mb = 1024 * 1024
-    print(f"{args.out}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
-          f"(Lambda's limit: {LAMBDA_UNZIPPED_LIMIT / mb:.0f} MB unzipped)")
+    print(
+        f"{args.out}: {zipped / mb:.1f} MB zipped, {unzipped / mb:.1f} MB unzipped "
+        f"(Lambda's limit: {LAMBDA_UNZIPPED_LIMIT / mb:.0f} MB unzipped)"
+    )
     if unzipped > LAMBDA_UNZIPPED_LIMIT:
         print("error: the package is over Lambda's unzipped size limit", file=sys.stderr)
         return 1

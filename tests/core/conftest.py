@@ -35,8 +35,17 @@ def fit_artifact(out: Path, pipeline: Any | None = None, table: pd.DataFrame | N
     table = make_table() if table is None else table
     X, y = table.drop(columns=["y"]), table["y"]
     pipeline = (pipeline if pipeline is not None else build_pipeline(X)).fit(X, y)
-    write_artifact(out, pipeline, X, y, target="y", positive_class=1, threshold=0.5,
-                   metrics={"n": len(y)}, training={"command": "test"})
+    write_artifact(
+        out,
+        pipeline,
+        X,
+        y,
+        target="y",
+        positive_class=1,
+        threshold=0.5,
+        metrics={"n": len(y)},
+        training={"command": "test"},
+    )
     return load_model(out)
 
 
@@ -61,11 +70,18 @@ def forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    columns = ColumnTransformer([
-        ("num", SimpleImputer(strategy="median"), ["Age", "Fare", "Pclass"]),
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                              OneHotEncoder(handle_unknown="ignore")), ["Sex", "Port"]),
-    ])
+    columns = ColumnTransformer(
+        [
+            ("num", SimpleImputer(strategy="median"), ["Age", "Fare", "Pclass"]),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["Sex", "Port"],
+            ),
+        ]
+    )
     out = tmp_path_factory.mktemp("forest") / "model"
     fit_artifact(out, make_pipeline(columns, RandomForestClassifier(n_estimators=20, random_state=0)))
     return out

@@ -28,7 +28,9 @@ def csv(tmp_path: Path) -> Path:
 def test_train_writes_an_artifact_and_is_reproducible(csv: Path, tmp_path: Path) -> None:
     outputs = []
     for name in ("a", "b"):
-        result = run("core.train", "--data", str(csv), "--target", "y", "--drop", "RowId", "--out", str(tmp_path / name))
+        result = run(
+            "core.train", "--data", str(csv), "--target", "y", "--drop", "RowId", "--out", str(tmp_path / name)
+        )
         assert result.returncode == 0, result.stderr
         assert "ROC AUC" in result.stdout and "5/5" in result.stderr  # metrics and the progress bar
         outputs.append(load_model(tmp_path / name))
@@ -47,7 +49,9 @@ def test_train_writes_an_artifact_and_is_reproducible(csv: Path, tmp_path: Path)
         (["--target", "y", "--threshold", "1.5"], "--threshold must be between 0 and 1"),
     ],
 )
-def test_train_errors_are_one_line_without_a_traceback(csv: Path, tmp_path: Path, args: list[str], message: str) -> None:
+def test_train_errors_are_one_line_without_a_traceback(
+    csv: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     if "--data" not in args:
         args = ["--data", str(csv), *args]
     result = run("core.train", *args, "--out", str(tmp_path / "out"))
@@ -65,23 +69,52 @@ def test_package_wraps_a_users_own_pipeline(csv: Path, tmp_path: Path) -> None:
     X, y = table.drop(columns=["y"]), table["y"]
     from sklearn.compose import ColumnTransformer
 
-    encode = ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                                       encoded_missing_value=-1), ["Sex", "Port"])],
-                               remainder="passthrough")
+    encode = ColumnTransformer(
+        [
+            (
+                "cat",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                ["Sex", "Port"],
+            )
+        ],
+        remainder="passthrough",
+    )
     user = make_pipeline(encode, HistGradientBoostingClassifier(max_iter=20, random_state=0)).fit(X, y)
     joblib.dump(user, tmp_path / "mine.joblib")
-    result = run("core.package", "--model", str(tmp_path / "mine.joblib"), "--data", str(csv), "--target", "y",
-                 "--drop", "RowId", "--out", str(tmp_path / "mine"))
+    result = run(
+        "core.package",
+        "--model",
+        str(tmp_path / "mine.joblib"),
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--drop",
+        "RowId",
+        "--out",
+        str(tmp_path / "mine"),
+    )
     assert result.returncode == 0, result.stderr
     model = load_model(tmp_path / "mine")
     assert model.engine == "sklearn"
-    assert predict(GOOD, model=model).proba == pytest.approx(float(user.predict_proba(X.head(0).__class__([GOOD]))[0, 1]))
+    assert predict(GOOD, model=model).proba == pytest.approx(
+        float(user.predict_proba(X.head(0).__class__([GOOD]))[0, 1])
+    )
 
 
 def test_package_refuses_a_file_that_is_not_a_classifier(csv: Path, tmp_path: Path) -> None:
     joblib.dump({"not": "a model"}, tmp_path / "junk.joblib")
-    result = run("core.package", "--model", str(tmp_path / "junk.joblib"), "--data", str(csv), "--target", "y",
-                 "--out", str(tmp_path / "out"))
+    result = run(
+        "core.package",
+        "--model",
+        str(tmp_path / "junk.joblib"),
+        "--data",
+        str(csv),
+        "--target",
+        "y",
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not a fitted classifier with predict_proba" in result.stderr
 

@@ -40,7 +40,9 @@ def test_the_fast_form_gives_scikit_learns_answers(tiny_dir: Path) -> None:
     assert (fast.engine, slow.engine) == ("fast", "sklearn")
     observations = rows() + [{**GOOD, "Port": None, "Age": None}, {**GOOD, "Sex": "unknown"}]
     for observation in observations:
-        assert predict(observation, model=fast).proba == pytest.approx(predict(observation, model=slow).proba, abs=1e-12)
+        assert predict(observation, model=fast).proba == pytest.approx(
+            predict(observation, model=slow).proba, abs=1e-12
+        )
 
 
 @pytest.mark.parametrize("engine", ["fast", "sklearn"])

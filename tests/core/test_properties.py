@@ -10,7 +10,11 @@ from hypothesis import strategies as st
 from core import InvalidObservation, default_model, predict
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 feature_names = default_model().schema.names
 observations_like = st.fixed_dictionaries({}, optional={name: json_values for name in feature_names})
 

@@ -12,12 +12,25 @@ from core import quality
 from core.quality import ROC_BINS, outcome_increments, prediction_increments, summarise
 from core.schema import Feature, Schema
 
-SCHEMA = Schema((
-    Feature(name="x", kind="number", dtype="float64", nullable=True,
-            stats={"null_share": 0.1, "bin_edges": [0.0, 1.0], "bin_shares": [0.3, 0.4, 0.3]}),
-    Feature(name="c", kind="category", dtype="object", nullable=True, categories=("a", "b"),
-            stats={"null_share": 0.0, "category_shares": {"a": 0.5, "b": 0.5}}),
-))
+SCHEMA = Schema(
+    (
+        Feature(
+            name="x",
+            kind="number",
+            dtype="float64",
+            nullable=True,
+            stats={"null_share": 0.1, "bin_edges": [0.0, 1.0], "bin_shares": [0.3, 0.4, 0.3]},
+        ),
+        Feature(
+            name="c",
+            kind="category",
+            dtype="object",
+            nullable=True,
+            categories=("a", "b"),
+            stats={"null_share": 0.0, "category_shares": {"a": 0.5, "b": 0.5}},
+        ),
+    )
+)
 
 
 def simulate(n: int = 2000, seed: int = 0) -> tuple[dict[str, float], np.ndarray, np.ndarray, np.ndarray]:

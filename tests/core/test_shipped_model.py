@@ -9,8 +9,16 @@ from core.model import DEFAULT_MODEL_DIR, MODEL_FILE, sha256_file
 from tests.core.conftest import SHARED_CSV
 
 needs_csv = pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"training data not present at {SHARED_CSV}")
-README_OBSERVATION = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3,
-                      "Sex": "male", "SibSp": 1}
+README_OBSERVATION = {
+    "Age": 22.0,
+    "Cabin": None,
+    "Embarked": "S",
+    "Fare": 7.25,
+    "Parch": 0,
+    "Pclass": 3,
+    "Sex": "male",
+    "SibSp": 1,
+}
 
 
 def test_the_shipped_model_loads_and_matches_its_manifest() -> None:

@@ -29,13 +29,21 @@ print(json.dumps({"response": response, "version": list(sys.version_info[:2]), "
 
 
 def python312() -> str | None:
-    candidates = [shutil.which("python3.12"), "/usr/bin/python3.12", *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"))]
+    candidates = [
+        shutil.which("python3.12"),
+        "/usr/bin/python3.12",
+        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
+    ]
     for candidate in candidates:
         if not candidate:
             continue
         try:
-            out = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                                 capture_output=True, text=True, timeout=30)
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
         except OSError:
             continue
         if out.stdout.strip() == "True":
@@ -46,8 +54,13 @@ def python312() -> str | None:
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist") / "lambda.zip"
-    result = subprocess.run([sys.executable, "scripts/build_lambda_package.py", "--out", str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "scripts/build_lambda_package.py", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "MB unzipped" in result.stdout
     return out
@@ -73,7 +86,10 @@ def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Pat
     # -I -S: no site-packages, no user site, no PYTHONPATH: only the standard library and the package.
     result = subprocess.run(
         [interpreter, "-I", "-S", "-c", PROGRAM, str(root), json.dumps(event)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
