@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.model import DEFAULT_MODEL_DIR
@@ -37,7 +37,7 @@ class Settings:
     model_dir: Path = DEFAULT_MODEL_DIR
     """MODEL_DIR: directory of the model artifact (manifest.json, model.joblib, fast.json)."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     """API_KEY: when set, reading and updating predictions need it (Bearer or X-API-Key)."""
 
     predict_requires_key: bool = False

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from adapters.http.auth import ApiKeyGuard
-from adapters.http.body import check_content_type, parse_json, read_body
+from adapters.http.body import check_content_encoding, check_content_type, parse_json, read_body
 from adapters.http.errors import HttpError
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import Metrics, default_directory
@@ -80,6 +80,7 @@ class Api:
 
     async def json_body(self, request: Request) -> Any:
         check_content_type(request.headers.get("content-type"))
+        check_content_encoding(request.headers.get("content-encoding"))
         return parse_json(await read_body(request, self.max_body_bytes))
 
     async def predict(self, request: Request) -> Response:

@@ -25,6 +25,16 @@ class UnsupportedMediaType(HttpError):
         )
 
 
+class UnsupportedContentEncoding(UnsupportedMediaType):
+    """The body was sent compressed (or otherwise encoded); only identity is read."""
+
+    def __init__(self, content_encoding: str) -> None:
+        self.content_type = content_encoding
+        HttpError.__init__(
+            self, f"Content-Encoding {content_encoding!r} is not supported; send the JSON body uncompressed"
+        )
+
+
 class BodyTooLarge(HttpError):
     """The body is (or announces it is) longer than the configured limit."""
 

@@ -128,9 +128,6 @@ def test_compare_digest_alone_decides_whether_a_key_is_right(
     assert (right.status_code, wrong.status_code) == ((200, 200) if verdict else (401, 401))
 
 
-@pytest.mark.xfail(strict=True, reason="Settings is a dataclass whose repr shows api_key: any log line, error "
-                   "report or debugger that prints the settings prints the key (adapters/settings.py: "
-                   "field(repr=False) would keep it out)")
 def test_the_settings_never_show_the_key_when_printed() -> None:
     settings = Settings(store_url="memory://", api_key=KEY)
 
