@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 serve: install
-	$(VENV)/bin/uvicorn adapters.asgi:app --host $(HOST) --port $(PORT)
+	$(PY) -m adapters.serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(PY) -m pytest -q

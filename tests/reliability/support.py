@@ -206,7 +206,8 @@ class Server:
 
 
 def uvicorn_command(port: int, workers: int = 1, *extra: str) -> list[str]:
-    return [str(BIN / "uvicorn"), "adapters.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+    """The server as the Procfile runs it (adapters.serve: uvicorn on a socket with TCP_NODELAY)."""
+    return [sys.executable, "-m", "adapters.serve", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), *extra]
 
 

@@ -62,18 +62,7 @@ def test_two_workers_on_one_sqlite_file_store_every_acknowledged_prediction_exac
     assert "Traceback" not in server_log
 
 
-@pytest.mark.parametrize(
-    "workers",
-    [
-        1,
-        pytest.param(2, marks=pytest.mark.xfail(
-            strict=True,
-            reason="uvicorn --workers N binds the listening socket with proto 0, so asyncio never sets TCP_NODELAY "
-            "on accepted connections and every keep-alive request after the first waits ~40 ms for the client's "
-            "delayed ACK (Kludex/uvicorn#3149, open in uvicorn 0.54); the Procfile runs WEB_CONCURRENCY=2 workers",
-        )),
-    ],
-)
+@pytest.mark.parametrize("workers", [1, 2])
 def test_keep_alive_requests_are_answered_without_waiting_for_a_delayed_ack(tmp_path: Path, workers: int) -> None:
     with uvicorn({"STORE_URL": "memory://"}, tmp_path / "server.log", workers=workers) as server:
         client = server.client(timeout=10)
