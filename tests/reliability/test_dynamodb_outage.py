@@ -49,8 +49,10 @@ from tests.reliability.support import (
 )
 
 CLIENTS = 16
-OUTAGE_SECONDS = scaled(3.0, 20.0)
-ACKS_BEFORE_OUTAGE = scaled(60, 1000)
+# moto copies the whole table for every transaction, so it slows down as the table grows: the soak
+# runs the outage longer, not the load bigger.
+OUTAGE_SECONDS = scaled(3.0, 15.0)
+ACKS_BEFORE_OUTAGE = scaled(60, 150)
 # Every answer during an outage comes within this: a refused connection is reported at once,
 # a silent endpoint after botocore's timeouts and retries (DynamoStore: 3 tries of 2 s).
 KILLED_ANSWER_SECONDS = 5.0
@@ -99,15 +101,17 @@ class Outage:
 
     def run(self, cut: Any, after_acks: int = ACKS_BEFORE_OUTAGE, outage_seconds: float = OUTAGE_SECONDS) -> Totals:
         self.thread.start()
-        deadline = time.monotonic() + 30
-        while self.acks < after_acks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert self.acks >= after_acks, "the service did not answer before the outage"
-        self.cut_at = time.monotonic()
-        cut()
-        time.sleep(outage_seconds)
-        self.stop.set()
-        self.thread.join(120)
+        try:
+            deadline = time.monotonic() + 60
+            while self.acks < after_acks and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert self.acks >= after_acks, "the service did not answer before the outage"
+            self.cut_at = time.monotonic()
+            cut()
+            time.sleep(outage_seconds)
+        finally:
+            self.stop.set()
+            self.thread.join(120)
         assert not self.thread.is_alive()
         return self.load.totals
 
@@ -168,11 +172,11 @@ def test_a_killed_dynamodb_is_503_within_seconds_and_the_service_recovers_withou
             moto = start_moto(port, tmp_path / "moto-again.log")
             create_table(table, endpoint, tmp_path / "create-table.log")
             recovered_in = wait_for_health(server, 200)
-            after = Load(server.port, CLIENTS, scaled(5, 100), seed=8).run()
+            after = Load(server.port, CLIENTS, scaled(5, 10), seed=8).run()
             refused = [s for s in totals.sent if s.status == 503 and s.kind in ("new", "batch")]
             retried = Totals()
             client = server.client(timeout=30)
-            for s in refused[:scaled(20, 200)]:
+            for s in refused[:scaled(20, 50)]:
                 payload = ({"observations": [{"id": i, "observation": o} for i, o in s.items]}
                            if s.kind == "batch" else {"id": s.items[0][0], "observation": s.items[0][1]})
                 reply = client.request("POST", "/predict", payload)
@@ -211,6 +215,7 @@ def test_a_killed_dynamodb_is_503_within_seconds_and_the_service_recovers_withou
     assert "unhandled_error" not in log and "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_a_silent_dynamodb_is_503_within_the_timeouts_and_nothing_is_half_written(tmp_path: Path) -> None:
     port = free_port()
     endpoint, table = f"http://127.0.0.1:{port}", f"silent-{uuid.uuid4().hex[:8]}"
