@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.core_bench import OBSERVATION
 from bench.servers import ROOT, free_port, running
 
 EVENT = ROOT / "tests" / "lambda" / "events" / "http_api_v2_batch_base64.json"
@@ -38,21 +39,7 @@ print(json.dumps({"seconds": elapsed, "sklearn": "sklearn" in sys.modules, "nump
 def predict_event(prediction_id: str) -> dict:
     """An HTTP API v2 POST /predict event: the recorded fixture with a fresh single-item body."""
     event = json.loads(EVENT.read_text())
-    event["body"] = json.dumps(
-        {
-            "id": prediction_id,
-            "observation": {
-                "Age": 22.0,
-                "Cabin": None,
-                "Embarked": "S",
-                "Fare": 7.25,
-                "Parch": 0,
-                "Pclass": 3,
-                "Sex": "male",
-                "SibSp": 1,
-            },
-        }
-    )
+    event["body"] = json.dumps({"id": prediction_id, "observation": OBSERVATION})
     event["isBase64Encoded"] = False
     return event
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,21 @@ def positive_class_of(y: Any) -> Any:
         if candidate in classes:
             return candidate
     return classes[-1]
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both command-line tools take: the table, its target, the output artifact."""
+    parser.add_argument("--data", required=True, help="CSV file with the features and the target")
+    parser.add_argument("--target", required=True, help="the binary target column")
+    parser.add_argument("--drop", default="", help="comma-separated columns that are not features")
+    parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
+    parser.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default 0.5)")
+
+
+def read_table_arguments(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
+    """Check the threshold and read the table the options name: (X, y, dropped columns)."""
+    if not 0.0 < args.threshold < 1.0:
+        raise DataError("--threshold must be between 0 and 1")
+    drop = [c.strip() for c in args.drop.split(",") if c.strip()]
+    X, y = read_table(args.data, args.target, drop)
+    return X, y, drop

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.dataset import DataError, positive_class_of, read_table
+from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.errors import ModelError
 
 
@@ -50,17 +50,10 @@ def load_user_pipeline(path: Path) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.package", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="your fitted pipeline (joblib file)")
-    parser.add_argument("--data", required=True, help="CSV with the feature columns and the target")
-    parser.add_argument("--target", required=True, help="the binary target column")
-    parser.add_argument("--drop", default="", help="comma-separated columns that are not features")
-    parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
-    parser.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default 0.5)")
+    add_table_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        if not 0.0 < args.threshold < 1.0:
-            raise DataError("--threshold must be between 0 and 1")
-        drop = [c.strip() for c in args.drop.split(",") if c.strip()]
-        X, y = read_table(args.data, args.target, drop)
+        X, y, drop = read_table_arguments(args)
         pipeline = load_user_pipeline(args.model)
         positive = positive_class_of(y)
         classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.dataset import DataError, positive_class_of, read_table
+from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.progress import progress
 
 SEED = 0
@@ -95,17 +95,10 @@ def cross_validated_metrics(X: Any, y: Any, positive_class: Any) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="CSV file with the features and the target")
-    parser.add_argument("--target", required=True, help="the binary target column")
-    parser.add_argument("--drop", default="", help="comma-separated columns that are not features")
-    parser.add_argument("--out", required=True, type=Path, help="artifact directory to write")
-    parser.add_argument("--threshold", type=float, default=0.5, help="decision threshold (default 0.5)")
+    add_table_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        if not 0.0 < args.threshold < 1.0:
-            raise DataError("--threshold must be between 0 and 1")
-        drop = [c.strip() for c in args.drop.split(",") if c.strip()]
-        X, y = read_table(args.data, args.target, drop)
+        X, y, drop = read_table_arguments(args)
         positive = positive_class_of(y)
         metrics = cross_validated_metrics(X, y, positive)
         print("fitting on all rows", file=sys.stderr)
