@@ -30,7 +30,7 @@ from adapters.bootstrap import create_app
 from adapters.settings import Settings
 from core.errors import ModelError
 from core.model import DEFAULT_MODEL_DIR, manifest_digest, sha256_file
-from tests.reliability.support import ROOT, record_figures, server_env, uvicorn_command
+from tests.reliability.support import ROOT, free_port, record_figures, server_env, uvicorn_command
 
 SHIPPED = Path(DEFAULT_MODEL_DIR)
 PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
@@ -119,8 +119,8 @@ def test_uvicorn_refuses_to_start_on_any_tampered_artifact_and_says_why(tmp_path
     for name, tamper, message in TAMPERING:
         directory = tampered_copy(tmp_path, name, tamper)
         env = server_env({"MODEL_DIR": str(directory), "STORE_URL": "memory://"})
-        # Port 9 is never bound: the app must fail before uvicorn would listen.
-        process = subprocess.Popen(uvicorn_command(9), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        # The app must fail before uvicorn serves anything on its free port.
+        process = subprocess.Popen(uvicorn_command(free_port()), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
         started.append((name, directory, message, process))
     outcomes = []

@@ -18,7 +18,15 @@ from starlette.testclient import TestClient
 
 from adapters.bootstrap import create_app
 from adapters.settings import Settings
-from tests.reliability.support import ROOT, assert_problem, record_figures, server_env, uvicorn, uvicorn_command
+from tests.reliability.support import (
+    ROOT,
+    assert_problem,
+    free_port,
+    record_figures,
+    server_env,
+    uvicorn,
+    uvicorn_command,
+)
 
 KEY = "k3y-Of-The-Service_7f1e2d3c4b5a69788796a5b4"
 WRONG_KEYS = [
@@ -162,7 +170,7 @@ def test_a_refused_api_key_stops_startup_without_printing_the_key(tmp_path: Path
     bad_key = KEY + " with a space"
     env = server_env({"API_KEY": bad_key, "STORE_URL": "memory://"})
 
-    done = subprocess.run(uvicorn_command(9), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    done = subprocess.run(uvicorn_command(free_port()), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
                           check=False)
 
     assert done.returncode != 0
