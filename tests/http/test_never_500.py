@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,6 +77,8 @@ def test_reads_never_fail_on_the_servers_side(
         ("/predictions", "/predictions", {"limit": limit, "cursor": cursor}),
     ]:
         response = client.get(path, params=params)
+        if response.request.url.path != unquote(path):
+            continue  # the client resolved a dot segment ("." or "..") into another route
         if response.status_code == 404 and response.json()["type"].endswith("/not-found"):
             continue  # the client normalised the path into another route (e.g. "..")
         assert response.status_code < 500, response.text
