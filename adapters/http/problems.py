@@ -76,8 +76,8 @@ TOO_LARGE = ProblemType(
 )
 UNSUPPORTED_MEDIA_TYPE = ProblemType(
     "unsupported-media-type", 415, "Unsupported media type",
-    "Bodies must be JSON: Content-Type application/json (or any application/*+json), UTF-8; a missing "
-    "Content-Type is read as JSON.",
+    "Bodies must be JSON: Content-Type application/json (or any application/*+json), UTF-8, not "
+    "compressed (no Content-Encoding but identity); a missing Content-Type is read as JSON.",
 )
 VALIDATION = ProblemType(
     "validation", 422, "Invalid request",
