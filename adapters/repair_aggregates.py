@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import IO
 
@@ -53,9 +53,18 @@ class ProgressStore:
         return self.store.set_outcome(prediction_id, true_class, now)
 
     def aggregates(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
-        return self.store.aggregates(model_version, since, until)
+        return self.store.aggregates(model_version, since, until, names)
+
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]:
+        return self.store.aggregate_totals(model_version, since, until)
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         self.store.replace_aggregates(rows)

@@ -9,12 +9,12 @@ aggregates they add up to, computed with the same core.quality increments the se
 The bulk path is checked against the service's own recomputation: over every record for the
 smallest store, over every record of one (version, day) for the others.
 
-Then service.stats() (all versions, all days) is timed on every store, the stores taking turns
-round by round; the table shows medians per call, and how many aggregate rows and counters
-each call reads. Its cost follows the number of counters (versions x days x distinct counter
-names, and a day's names are bounded: 2000 histogram bins, calibration, confusion, drift
-buckets), never the number of predictions: it grows while the days' histograms fill up, then
-stays flat however many predictions are added.
+Then service.stats() is timed on every store, over all days and over the last 7, the stores
+taking turns round by round; the table shows medians per call and how many counters each call
+reads. Over all days it reads each version's running totals (at most one counter per distinct
+name: 2000 histogram bins, calibration, confusion, drift buckets) and 4 counters per day for
+the daily series, so it does not grow with the number of predictions. A range of days sums
+that range's day rows in SQL: its cost follows the days in the range and how full they are.
 """
 
 from __future__ import annotations
@@ -149,17 +149,12 @@ def check_against_recomputation(store: SqliteStore, model: Model, size: int, who
 def most_counters(schema: Schema) -> int:
     """How many distinct counters one aggregate row can ever hold (see core.quality)."""
     fixed = 3 + 5 + 4 + 2 * quality.ROC_BINS + 3 * quality.CALIBRATION_BINS
-    # Per feature: its categories or numeric bins, and `null`; categories also `unseen`.
-    drift = sum(
-        len(f.categories) + 2 if f.kind == "category" else len(f.stats.get("bin_edges", [])) + 2
-        for f in schema.features
-    )
-    return fixed + drift
+    return fixed + sum(len(quality.drift_buckets(feature)) for feature in schema.features)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stats_bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,100000,1000000", help="stored predictions per store")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="stored predictions per store")
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -177,39 +172,39 @@ def main(argv: list[str]) -> int:
             print(f"filled {size:,} predictions in {time.perf_counter() - started:.1f} s;"
                   f" aggregates match the recomputation over {scope}", file=sys.stderr)
             services[size] = PredictionService(model, store, lambda: datetime.now(UTC))
-        cases: dict[str, tuple[Callable[[], object], int]] = {
-            str(size): (services[size].stats, 3) for size in sizes
-        }
+        week = (date(2024, 1, DAYS - 6), date(2024, 1, DAYS))
+        cases: dict[str, tuple[Callable[[], object], int]] = {}
+        for size in sizes:
+            cases[f"all {size}"] = (services[size].stats, 3)
+            cases[f"week {size}"] = (lambda service=services[size]: service.stats(since=week[0], until=week[1]), 3)
         medians = interleaved_medians(cases, rounds=args.rounds)
-        reads: dict[str, tuple[Callable[[], object], int]] = {
-            str(size): (services[size].store.aggregates, 3) for size in sizes
-        }
-        read_medians = interleaved_medians(reads, rounds=args.rounds)
         shapes = {}
         for size in sizes:
-            found = services[size].store.aggregates()
+            store = services[size].store
             summary = services[size].stats()
             assert sum(v["predictions"] for v in summary["versions"]) == size
-            shapes[size] = (len(found), sum(len(r.counters) for r in found))
+            totals = sum(len(c) for c in store.aggregate_totals().values())
+            daily = sum(len(r.counters) for r in store.aggregates(names=quality.DAILY_COUNTERS))
+            shapes[size] = (totals, daily, sum(len(r.counters) for r in store.aggregates()))
         for service in services.values():
             service.store.close()  # type: ignore[attr-defined]
 
-    base = medians[str(sizes[0])]
     print(f"# service.stats() on SQLite: Python {platform.python_version()}, {platform.machine()}, {sys.platform}")
     print(f"# {DAYS} days x {len(versions)} versions, {LABELED_SHARE:.0%} labeled; medians of {args.rounds} "
           "interleaved rounds\n")
-    print("| stored predictions | aggregate rows | counters read | stats() | of which aggregates() | vs smallest |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| stored predictions | day-row counters stored | counters stats() reads (totals + daily) |"
+          " stats() | vs smallest | stats(last 7 days) | vs smallest |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    first = sizes[0]
     for size in sizes:
-        rows, counters = shapes[size]
-        t, read = medians[str(size)], read_medians[str(size)]
-        print(f"| {size:,} | {rows} | {counters:,} | {t * 1e3:.1f} ms | {read * 1e3:.1f} ms | {t / base:.2f}x |")
-    for small, big in zip(sizes, sizes[1:]):
-        ratio = medians[str(big)] / medians[str(small)]
-        print(f"\n{big:,} vs {small:,} predictions ({big / small:.0f}x): stats() {ratio:.2f}x,"
-              f" counters read {shapes[big][1] / shapes[small][1]:.2f}x", end="")
-    print(f"\n\nA row (version, day) holds at most {most_counters(model.schema):,} counters, however many"
-          " predictions it sums: stats() reads at most that many per row.")
+        totals, daily, stored = shapes[size]
+        everything, week_only = medians[f"all {size}"], medians[f"week {size}"]
+        print(f"| {size:,} | {stored:,} | {totals:,} + {daily:,} | {everything * 1e3:.1f} ms |"
+              f" {everything / medians[f'all {first}']:.2f}x | {week_only * 1e3:.1f} ms |"
+              f" {week_only / medians[f'week {first}']:.2f}x |")
+    print(f"\nA version's totals hold at most {most_counters(model.schema):,} counters, however many"
+          " predictions and days they sum; the daily series reads"
+          f" {len(quality.DAILY_COUNTERS)} counters per (version, day).")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -42,9 +42,14 @@ class PredictionStore(Protocol):
       `core.quality.outcome_increments(proba, predicted_class, old_true_class, true_class)` to
       the record's aggregate row, so a replaced outcome is moved, never counted twice. An
       unknown id raises `UnknownPrediction`.
-    - `aggregates(model_version, since, until)` returns the aggregate rows, optionally only one
-      version's and only days in [since, until] (inclusive), ordered by (version, day). Its cost
-      depends on the number of rows (versions × days), never on the number of predictions.
+    - `aggregates(model_version, since, until, names)` returns the aggregate rows, optionally
+      only one version's, only days in [since, until] (inclusive) and only the counters in
+      `names`, ordered by (version, day). Its cost depends on the number of rows (versions ×
+      days) and counters read, never on the number of predictions.
+    - `aggregate_totals(model_version, since, until)` returns each version's counters summed
+      over the same days: `{version: counters}`, equal to summing `aggregates()` (to rounding
+      of the float sums). Over all days its cost must not depend on the number of days either
+      where the backend can keep a running total in the same atomic write (SQLite does).
     - `replace_aggregates(rows)` replaces every aggregate row by `rows` (the repair command,
       after a recomputation over the raw records).
     - `get(id)` returns the record or raises `UnknownPrediction`. Ids are ints or strings, and
@@ -72,8 +77,16 @@ class PredictionStore(Protocol):
     def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord: ...
 
     def aggregates(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
     ) -> list[AggregateRow]: ...
+
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]: ...
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None: ...
 

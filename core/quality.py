@@ -200,13 +200,21 @@ def training_shares(feature: Feature) -> dict[str, float]:
     return shares
 
 
+def drift_buckets(feature: Feature) -> list[str]:
+    """Every bucket `drift_bucket` can put a value of `feature` in."""
+    if feature.kind == "category":
+        return [*(f"c|{c}" for c in feature.categories), "unseen", "null"]
+    return [*(f"b{k}" for k in range(len(feature.stats.get("bin_edges", [])) + 1)), "null"]
+
+
 def drift(schema: Schema, counters: Mapping[str, float]) -> list[dict[str, Any]]:
     """Per feature: served vs training distribution, PSI, null and unseen shares, and flags."""
     served = counters.get("n", 0)
     report = []
     for feature in schema.features:
-        prefix = f"f|{feature.name}|"
-        counts = {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
+        # Looked up by name: the cost follows the schema, not how many counters are filled.
+        found = ((bucket, counters.get(f"f|{feature.name}|{bucket}", 0)) for bucket in drift_buckets(feature))
+        counts = {bucket: count for bucket, count in found if count}
         shares = {k: v / served for k, v in counts.items()} if served else {}
         expected = training_shares(feature)
         value = psi(expected, shares) if served else None
@@ -251,6 +259,10 @@ def summarise(schema: Schema | None, counters: Mapping[str, float]) -> dict[str,
     }
     summary["drift"] = drift(schema, counters) if schema is not None else []
     return summary
+
+
+# The only counters `daily_series` reads: stores read just these for the per-day figures.
+DAILY_COUNTERS = ("n", "lab", "cm_00", "cm_11")
 
 
 def daily_series(days: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:

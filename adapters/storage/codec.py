@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from core import quality
 from core.errors import FieldError, InvalidRequest
 from core.ports import AggregateRow
 from core.records import PredictionRecord
@@ -63,15 +64,27 @@ def aggregate_rows(
     model_version: str | None,
     since: date | None,
     until: date | None,
+    names: Collection[str] | None = None,
 ) -> list[AggregateRow]:
     """The rows a store returns: filtered, ordered by (version, day), zero counters left out."""
+    wanted = None if names is None else set(names)
     selected = []
     for (version, day), counters in rows:
         if (model_version is None or version == model_version) and in_days(day, since, until):
-            kept = {name: value for name, value in counters.items() if value != 0}
+            kept = {
+                name: value for name, value in counters.items() if value != 0 and (wanted is None or name in wanted)
+            }
             if kept:
                 selected.append(AggregateRow(version, day, kept))
     return sorted(selected, key=lambda row: (row.model_version, row.day))
+
+
+def summed_by_version(rows: Iterable[AggregateRow]) -> dict[str, dict[str, float]]:
+    """`aggregate_totals` for stores that sum their day rows on every call (cost: versions × days)."""
+    totals: dict[str, dict[str, float]] = {}
+    for row in rows:
+        quality.add(totals.setdefault(row.model_version, {}), row.counters)
+    return {version: {k: v for k, v in counters.items() if v != 0} for version, counters in totals.items()}
 
 
 def check_limit(limit: int) -> int:

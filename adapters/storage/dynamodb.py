@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -35,6 +35,7 @@ from adapters.storage.codec import (
     decode_cursor,
     encode_cursor,
     in_days,
+    summed_by_version,
     utc,
     utc_from_text,
     utc_text,
@@ -276,7 +277,11 @@ class DynamoStore:
         )
 
     def aggregates(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
         index = self._read_index()
         if PENDING in index:
@@ -294,7 +299,15 @@ class DynamoStore:
             None,
             None,
             None,
+            names,
         )
+
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]:
+        # A running total item would be one more hot item in every write's transaction; the
+        # day items of a range are few, so they are summed here instead.
+        return summed_by_version(self.aggregates(model_version, since, until))
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh: dict[AggregateKey, quality.Counters] = {}

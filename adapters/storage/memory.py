@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -17,6 +17,7 @@ from adapters.storage.codec import (
     cursor_time,
     decode_cursor,
     encode_cursor,
+    summed_by_version,
     utc,
     utc_text,
 )
@@ -96,11 +97,20 @@ class MemoryStore:
             return self._read(row)
 
     def aggregates(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
         with self._lock:
             rows = [(key, dict(counters)) for key, counters in self._aggregates.items()]
-        return aggregate_rows(rows, model_version, since, until)
+        return aggregate_rows(rows, model_version, since, until, names)
+
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]:
+        return summed_by_version(self.aggregates(model_version, since, until))
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh: dict[AggregateKey, quality.Counters] = {}

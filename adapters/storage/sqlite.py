@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from itertools import groupby
@@ -55,10 +55,36 @@ CREATE TABLE IF NOT EXISTS aggregates (
     value REAL NOT NULL,
     PRIMARY KEY (model_version, day, name)
 ) WITHOUT ROWID;
+-- The daily series reads a few counter names over many days. Only new rows touch this index.
+CREATE INDEX IF NOT EXISTS aggregates_by_name ON aggregates (name, model_version, day);
+-- Every version's counters summed over all days, kept by the triggers below in the same
+-- transaction as the day rows: /stats over all days reads a bounded number of rows.
+CREATE TABLE IF NOT EXISTS aggregate_totals (
+    model_version TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (model_version, name)
+) WITHOUT ROWID;
+-- A file whose aggregates predate the totals gets them summed once (a new file has neither).
+INSERT INTO aggregate_totals (model_version, name, value)
+    SELECT model_version, name, SUM(value) FROM aggregates
+    WHERE NOT EXISTS (SELECT 1 FROM aggregate_totals) GROUP BY model_version, name;
+CREATE TRIGGER IF NOT EXISTS aggregates_inserted AFTER INSERT ON aggregates BEGIN
+    INSERT INTO aggregate_totals (model_version, name, value) VALUES (NEW.model_version, NEW.name, NEW.value)
+    ON CONFLICT (model_version, name) DO UPDATE SET value = value + excluded.value;
+END;
+CREATE TRIGGER IF NOT EXISTS aggregates_updated AFTER UPDATE OF value ON aggregates BEGIN
+    UPDATE aggregate_totals SET value = value + NEW.value - OLD.value
+    WHERE model_version = NEW.model_version AND name = NEW.name;
+END;
+CREATE TRIGGER IF NOT EXISTS aggregates_deleted AFTER DELETE ON aggregates BEGIN
+    UPDATE aggregate_totals SET value = value - OLD.value
+    WHERE model_version = OLD.model_version AND name = OLD.name;
+END;
 COMMIT;
 """
 # The last table SCHEMA creates: a file made before it existed gets it on first open.
-LAST_TABLE = "aggregates"
+LAST_TABLE = "aggregate_totals"
 ADD_COUNTER = (
     "INSERT INTO aggregates (model_version, day, name, value) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (model_version, day, name) DO UPDATE SET value = value + excluded.value"
@@ -91,8 +117,12 @@ class SqliteStore:
     same `BEGIN IMMEDIATE` transaction as the record, so both are committed or neither; and
     `set_outcome` reads the old outcome inside that transaction too, so concurrent outcomes
     for one prediction are serialised by SQLite's write lock. Counts are whole numbers in REAL
-    columns, exact below 2**53. A file written before the table existed gets an empty one on
-    first open: run `python -m adapters.repair_aggregates` once to fill it.
+    columns, exact below 2**53. Table `aggregate_totals` holds each version's counters summed
+    over all days, kept by triggers on `aggregates` within the same transaction, so /stats over
+    all days reads at most versions × counter names rows however many days and predictions
+    there are. A file written before the tables existed gets them on first open (the totals
+    summed from its day rows); run `python -m adapters.repair_aggregates` once to fill them
+    when the file also predates the day rows.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
@@ -196,21 +226,23 @@ class SqliteStore:
         return _record(row)
 
     def aggregates(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
-        where, params = ["value != 0"], []
-        if model_version is not None:
-            where.append("model_version = ?")
-            params.append(model_version)
-        if since is not None:
-            where.append("day >= ?")
-            params.append(since.isoformat())
-        if until is not None:
-            where.append("day <= ?")
-            params.append(until.isoformat())
+        where, params = _aggregate_filters(model_version, since, until)
+        table = "aggregates"
+        if names is not None:
+            wanted = sorted(set(names))
+            where.append(f"name IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+            # Left to itself, the planner walks every counter of the days when a version is given.
+            table = "aggregates INDEXED BY aggregates_by_name"
         with self._use(self._reader) as conn:
             found = conn.execute(
-                f"SELECT model_version, day, name, value FROM aggregates WHERE {' AND '.join(where)}"
+                f"SELECT model_version, day, name, value FROM {table} WHERE {' AND '.join(where)}"
                 " ORDER BY model_version, day",
                 params,
             ).fetchall()
@@ -220,12 +252,33 @@ class SqliteStore:
             for (version, day), group in groupby(found, key=itemgetter(0, 1))
         ]
 
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]:
+        if since is None and until is None:
+            where, params = _aggregate_filters(model_version, None, None)
+            query = f"SELECT model_version, name, value FROM aggregate_totals WHERE {' AND '.join(where)}"
+        else:  # a range of days: summed here, a cost that follows the days in the range
+            where, params = _aggregate_filters(model_version, since, until)
+            query = (
+                f"SELECT model_version, name, SUM(value) FROM aggregates WHERE {' AND '.join(where)}"
+                " GROUP BY model_version, name HAVING SUM(value) != 0"
+            )
+        with self._use(self._reader) as conn:
+            found = conn.execute(query, params).fetchall()
+        totals: dict[str, dict[str, float]] = {}
+        for version, name, value in found:
+            totals.setdefault(version, {})[name] = value
+        return totals
+
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh: dict[AggregateKey, quality.Counters] = {}
         for row in rows:
             quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
         with self._commit_lock, self._write() as conn:
             conn.execute("DELETE FROM aggregates")
+            # The triggers leave zeros (or a float sum's rounding) behind: start the totals afresh.
+            conn.execute("DELETE FROM aggregate_totals")
             _add_counters(conn, fresh)
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
@@ -391,6 +444,23 @@ class _Slot:
         self.lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
         self.pid = os.getpid()
+
+
+def _aggregate_filters(
+    model_version: str | None, since: date | None, until: date | None
+) -> tuple[list[str], list[str]]:
+    """SQL conditions (and their parameters) on an aggregate table's version and day columns."""
+    where, params = ["value != 0"], []
+    if model_version is not None:
+        where.append("model_version = ?")
+        params.append(model_version)
+    if since is not None:
+        where.append("day >= ?")
+        params.append(since.isoformat())
+    if until is not None:
+        where.append("day <= ?")
+        params.append(until.isoformat())
+    return where, params
 
 
 def _add_counters(conn: sqlite3.Connection, added: Mapping[AggregateKey, Mapping[str, float]]) -> None:

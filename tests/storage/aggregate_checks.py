@@ -52,6 +52,21 @@ def assert_rows_equal(actual: Rows, expected: Rows) -> None:
     assert not problems, "\n".join(problems)
 
 
+def summed_by_version(rows: Rows) -> dict[str, dict[str, float]]:
+    """What `aggregate_totals` must return for these day rows."""
+    totals: dict[str, dict[str, float]] = {}
+    for (version, _), counters in rows.items():
+        version_totals = totals.setdefault(version, {})
+        for name, value in counters.items():
+            version_totals[name] = version_totals.get(name, 0) + value
+    return totals
+
+
+def assert_totals_equal(actual: dict[str, dict[str, float]], expected: dict[str, dict[str, float]]) -> None:
+    """Like `assert_rows_equal`, for one mapping of summed counters per version."""
+    assert_rows_equal({(v, ""): c for v, c in actual.items()}, {(v, ""): c for v, c in expected.items()})
+
+
 def all_records(store: PredictionStore) -> list[PredictionRecord]:
     records: list[PredictionRecord] = []
     cursor = None

@@ -18,10 +18,12 @@ from tests.storage.aggregate_checks import (
     all_records,
     as_rows,
     assert_rows_equal,
+    assert_totals_equal,
     other_version,
     random_mix,
     random_observation,
     recomputed,
+    summed_by_version,
 )
 from tests.storage.conftest import T0, make_record
 
@@ -197,6 +199,41 @@ def test_aggregates_are_ordered_and_filtered_by_version_and_inclusive_days(store
     assert store.aggregates(since=date(2024, 3, 4)) == []
 
 
+def test_aggregates_can_be_limited_to_some_counter_names(store: PredictionStore) -> None:
+    store.record(make_record(1), SERVED)
+    store.record(make_record(2, model_version="other", at=T0 + timedelta(days=1)), {"sum_proba": 0.5})
+
+    assert rows(store, names=("n", "f|Sex|c|female", "absent")) == {(VERSION, DAY): {"n": 1, "f|Sex|c|female": 1}}
+    assert rows(store, names=["sum_proba"]) == {
+        (VERSION, DAY): {"sum_proba": 0.8125},
+        ("other", "2024-03-02"): {"sum_proba": 0.5},
+    }
+    assert rows(store, model_version="other", names=quality.DAILY_COUNTERS) == {}
+    assert store.aggregates(names=()) == []
+
+
+def test_totals_sum_each_versions_days_and_follow_the_version_and_day_filters(store: PredictionStore) -> None:
+    for n, (version, days) in enumerate([("b", 0), ("a", 2), ("b", 1), ("a", 0), ("b", 2), ("a", 1)]):
+        at = T0 + timedelta(days=days)
+        store.record(make_record(n, {"n": n}, model_version=version, at=at), {"n": n + 1, f"d{days}": 1})
+    store.set_outcome(1, 1, T0 + timedelta(days=3))
+    second, third = date(2024, 3, 2), date(2024, 3, 3)
+    outcome = quality.outcome_increments(0.8125, True, None, 1)
+
+    assert_totals_equal(store.aggregate_totals(), summed_by_version(rows(store)))
+    assert_totals_equal(store.aggregate_totals(), {
+        "a": {"n": 2 + 4 + 6, "d0": 1, "d1": 1, "d2": 1, **outcome},
+        "b": {"n": 1 + 3 + 5, "d0": 1, "d1": 1, "d2": 1},
+    })
+    assert store.aggregate_totals("b") == {"b": {"n": 9, "d0": 1, "d1": 1, "d2": 1}}
+    assert store.aggregate_totals(since=second, until=second) == {"a": {"n": 6, "d1": 1}, "b": {"n": 3, "d1": 1}}
+    assert store.aggregate_totals("b", since=second) == {"b": {"n": 8, "d1": 1, "d2": 1}}
+    assert store.aggregate_totals("a", until=second) == {"a": {"n": 10, "d0": 1, "d1": 1}}
+    assert_totals_equal(store.aggregate_totals("a", since=third), {"a": {"n": 2, "d2": 1, **outcome}})
+    assert store.aggregate_totals("c") == {}
+    assert store.aggregate_totals(since=date(2024, 3, 4)) == {}
+
+
 def test_replace_aggregates_round_trips_and_drops_every_other_row(store: PredictionStore) -> None:
     store.record(make_record(1), SERVED)
     store.record(make_record(2, model_version="gone"), {"n": 1})
@@ -213,10 +250,13 @@ def test_replace_aggregates_round_trips_and_drops_every_other_row(store: Predict
         (VERSION, "2023-12-31"), (VERSION, DAY), ("v|with|bars", DAY),
     ]
     assert_rows_equal(rows(store), as_rows(new_rows))
+    assert_totals_equal(store.aggregate_totals(), summed_by_version(as_rows(new_rows)))
+    assert "gone" not in store.aggregate_totals()
     store.record(make_record(3, {"x": 3}), {"n": 1})
     assert rows(store)[(VERSION, DAY)]["n"] == 8
+    assert store.aggregate_totals(VERSION)[VERSION]["n"] == 10
     store.replace_aggregates([])
-    assert store.aggregates() == []
+    assert store.aggregates() == [] and store.aggregate_totals() == {}
 
 
 def test_aggregates_equal_a_recomputation_after_a_random_mix_and_repair_restores_them(
@@ -240,10 +280,11 @@ def test_aggregates_equal_a_recomputation_after_a_random_mix_and_repair_restores
     records = all_records(store)
     expected = recomputed(records, [served, previous])
     assert_rows_equal(rows(store), expected)
+    assert_totals_equal(store.aggregate_totals(), summed_by_version(expected))
     assert len({day for _, day in expected}) >= 5 and {v for v, _ in expected} == {served.version, previous.version}
 
     store.replace_aggregates([])
-    assert store.aggregates() == []
+    assert store.aggregates() == [] and store.aggregate_totals() == {}
     assert service.repair_aggregates(page_size=37) == len(records)
 
     # The served model knows its own training bins only: another version's drift is not recomputed.
@@ -252,3 +293,4 @@ def test_aggregates_equal_a_recomputation_after_a_random_mix_and_repair_restores
         for key, counters in expected.items()
     }
     assert_rows_equal(rows(store), without_drift)
+    assert_totals_equal(store.aggregate_totals(), summed_by_version(without_drift))

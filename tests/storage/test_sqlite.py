@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from core.errors import StorageError, UnknownPrediction
 from core.model import default_model
 from tests.storage import sqlite_workers
 from tests.storage.aggregate_checks import all_records, as_rows, assert_rows_equal, recomputed
-from tests.storage.conftest import make_record
+from tests.storage.conftest import T0, make_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -253,13 +254,36 @@ def test_a_file_written_before_aggregates_existed_gets_an_empty_aggregates_table
     store.close()
     old = sqlite3.connect(path, isolation_level=None)
     old.execute("DROP TABLE aggregates")
+    old.execute("DROP TABLE aggregate_totals")
     old.close()
 
     reopened = SqliteStore(path)
-    assert reopened.aggregates() == []
+    assert reopened.aggregates() == [] and reopened.aggregate_totals() == {}
     reopened.record(make_record(2, {"x": 2}), {"n": 1})
     assert [row.counters for row in reopened.aggregates()] == [{"n": 1}]
+    assert reopened.aggregate_totals() == {"titanic-1": {"n": 1}}
     assert reopened.get(1) == make_record(1)
+    reopened.close()
+
+
+def test_a_file_written_before_the_running_totals_existed_gets_them_summed_from_its_days(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(path)
+    store.record(make_record(1), {"n": 1, "sum_proba": 0.25})
+    store.record(make_record(2, {"x": 2}, at=T0 + timedelta(days=1)), {"n": 1, "lab": 1})
+    store.close()
+    old = sqlite3.connect(path, isolation_level=None)
+    # The file as the previous version wrote it: day rows, no totals and no triggers keeping them.
+    old.execute("DROP TABLE aggregate_totals")
+    old.execute("DROP TRIGGER aggregates_inserted")
+    old.execute("DROP TRIGGER aggregates_updated")
+    old.execute("DROP TRIGGER aggregates_deleted")
+    old.close()
+
+    reopened = SqliteStore(path)
+    assert reopened.aggregate_totals() == {"titanic-1": {"n": 2, "sum_proba": 0.25, "lab": 1}}
+    reopened.record(make_record(3, {"x": 3}), {"n": 1})
+    assert reopened.aggregate_totals() == {"titanic-1": {"n": 3, "sum_proba": 0.25, "lab": 1}}
     reopened.close()
 
 
