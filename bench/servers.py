@@ -58,9 +58,11 @@ def running(command: list[str], port: int, env: dict[str, str] | None = None) ->
 
 
 def uvicorn_command(port: int, workers: int = 2) -> list[str]:
+    """The service as the Procfile runs it: uvicorn through adapters.serve (TCP_NODELAY socket)."""
     return [
-        str(BIN / "uvicorn"),
-        "adapters.asgi:app",
+        sys.executable,
+        "-m",
+        "adapters.serve",
         "--host",
         "127.0.0.1",
         "--port",
