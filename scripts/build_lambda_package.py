@@ -5,11 +5,18 @@
 Dependencies are installed with pip's --platform/--python-version options (manylinux wheels
 only), so the zip is right for Lambda whatever machine builds it. Prints the zipped and unzipped
 sizes and fails when the unzipped size passes Lambda's 250 MB limit.
+
+Lambda's code directory is read-only, so Python can never cache the bytecode it compiles there:
+a package without .pyc files compiles every module from source on every cold start. When an
+interpreter of the target version is found (or given with --compile-with), every module is
+compiled with it, as unchecked-hash .pyc files: a zip keeps mtimes only to 2 seconds, so
+timestamp-checked ones could be judged stale and compiled again anyway.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import shutil
 import subprocess
@@ -60,6 +67,35 @@ def pip_install(target: Path, requirements: Path, python_version: str, platforms
     )
 
 
+def find_interpreter(python_version: str) -> str | None:
+    """A Python of `python_version` ("3.12") on this machine: on PATH, the system's, pyenv's."""
+    name = f"python{python_version}"
+    pyenv = sorted(glob.glob(f"/root/.pyenv/versions/{python_version}*/bin/{name}"))
+    candidates = [shutil.which(name), f"/usr/bin/{name}", *pyenv]
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        except OSError:
+            continue
+        if out.stdout.strip() == python_version:
+            return candidate
+    return None
+
+
+def compile_bytecode(staging: Path, interpreter: str) -> None:
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(staging)],
+        check=True,
+    )
+
+
 def copy_tree(source: Path, destination: Path) -> None:
     if source.is_file():
         shutil.copy2(source, destination)
@@ -70,7 +106,12 @@ def copy_tree(source: Path, destination: Path) -> None:
 
 
 def build(
-    out: Path, python_version: str, platforms: list[str], model_dir: Path, with_scikit_learn: bool = False
+    out: Path,
+    python_version: str,
+    platforms: list[str],
+    model_dir: Path,
+    with_scikit_learn: bool = False,
+    compile_with: str | None = None,
 ) -> tuple[int, int]:
     """Write the zip; return (zipped bytes, unzipped bytes)."""
     staging = out.parent / "lambda-build"
@@ -89,6 +130,14 @@ def build(
     # weigh tens of MB).
     for junk in [p for p in staging.rglob("*") if p.is_dir() and p.name in EXCLUDE_DIRS]:
         shutil.rmtree(junk, ignore_errors=True)
+    if compile_with:
+        compile_bytecode(staging, compile_with)
+    else:
+        print(
+            f"warning: no Python {python_version} found: the package has no bytecode, so every cold start"
+            " compiles every module (give one with --compile-with)",
+            file=sys.stderr,
+        )
     unzipped = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -116,9 +165,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="include scikit-learn, numpy, scipy and pandas even when the fast form makes them unneeded",
     )
+    parser.add_argument(
+        "--compile-with",
+        help="a Python of --python-version that compiles the package's bytecode (default: found on this machine)",
+    )
     args = parser.parse_args(argv)
     zipped, unzipped = build(
-        args.out, args.python_version, args.platforms or DEFAULT_PLATFORMS, args.model_dir, args.with_scikit_learn
+        args.out,
+        args.python_version,
+        args.platforms or DEFAULT_PLATFORMS,
+        args.model_dir,
+        args.with_scikit_learn,
+        args.compile_with or find_interpreter(args.python_version),
     )
     mb = 1024 * 1024
     print(

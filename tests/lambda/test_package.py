@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import glob
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,37 +18,32 @@ EVENT = ROOT / "tests" / "lambda" / "events" / "apigw_rest_v1_predict.json"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 
 PROGRAM = """
-import json, sys
+import importlib._bootstrap_external as loader, json, sys
+compiled = []  # modules Python had to compile from source: none of the package's may be
+to_code = loader.SourceLoader.source_to_code
+def counting(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return to_code(self, data, path, _optimize=_optimize)
+loader.SourceLoader.source_to_code = counting
 sys.path.insert(0, sys.argv[1])
 import handler
 response = handler.handler(json.loads(sys.argv[2]), None)
 heavy = sorted(m for m in ("sklearn", "numpy", "pandas", "scipy") if m in sys.modules)
 print(json.dumps({"response": response, "version": list(sys.version_info[:2]), "heavy": heavy,
-                  "handler_file": handler.__file__}))
+                  "handler_file": handler.__file__, "compiled": compiled}))
 """
 
 
+def build_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_lambda_package", ROOT / "scripts" / "build_lambda_package.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def python312() -> str | None:
-    candidates = [
-        shutil.which("python3.12"),
-        "/usr/bin/python3.12",
-        *sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12")),
-    ]
-    for candidate in candidates:
-        if not candidate:
-            continue
-        try:
-            out = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        except OSError:
-            continue
-        if out.stdout.strip() == "True":
-            return candidate
-    return None
+    return build_script().find_interpreter("3.12")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +92,8 @@ def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Pat
     assert out["version"] == [3, 12]
     assert out["handler_file"].startswith(str(root))
     assert out["heavy"] == []
+    # Lambda's code directory is read-only: bytecode not shipped would be compiled at every cold start.
+    assert [path for path in out["compiled"] if path.startswith(str(root))] == []
     assert out["response"]["statusCode"] == 200
     body = json.loads(out["response"]["body"])
     assert set(body) >= {"id", "observation_id", "proba", "predicted_class", "true_class"}
