@@ -31,6 +31,12 @@ SOURCES = ["handler.py", "core", "adapters"]
 EXCLUDE_DIRS = {"__pycache__", "tests", "test"}
 
 
+# botocore carries the models of ~450 AWS services (28 MB) and, at the first call, lists them all
+# and parses the endpoints of every one; the function calls DynamoDB (sts: credentials that
+# assume a role). Every other service's data is left out.
+BOTOCORE_SERVICES = {"dynamodb", "sts"}
+
+
 def needs_scikit_learn(model_dir: Path) -> bool:
     manifest = json.loads((model_dir / "manifest.json").read_text())
     return not manifest.get("fast_sha256")
@@ -89,6 +95,21 @@ def find_interpreter(python_version: str) -> str | None:
     return None
 
 
+def slim_botocore(staging: Path) -> None:
+    """Keep only BOTOCORE_SERVICES' models, and only their entries in endpoints.json."""
+    data = staging / "botocore" / "data"
+    if not data.is_dir():
+        return
+    for entry in data.iterdir():
+        if entry.is_dir() and entry.name not in BOTOCORE_SERVICES:
+            shutil.rmtree(entry)
+    endpoints = data / "endpoints.json"
+    document = json.loads(endpoints.read_text())
+    for partition in document["partitions"]:
+        partition["services"] = {k: v for k, v in partition["services"].items() if k in BOTOCORE_SERVICES}
+    endpoints.write_text(json.dumps(document, separators=(",", ":")))
+
+
 def compile_bytecode(staging: Path, interpreter: str) -> None:
     subprocess.run(
         [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(staging)],
@@ -130,6 +151,7 @@ def build(
     # weigh tens of MB).
     for junk in [p for p in staging.rglob("*") if p.is_dir() and p.name in EXCLUDE_DIRS]:
         shutil.rmtree(junk, ignore_errors=True)
+    slim_botocore(staging)
     if compile_with:
         compile_bytecode(staging, compile_with)
     else:

@@ -10,8 +10,12 @@ import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
+
+from adapters.storage.dynamodb import DynamoStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = ROOT / "tests" / "lambda" / "events" / "apigw_rest_v1_predict.json"
@@ -70,7 +74,8 @@ def test_the_package_is_far_under_lambdas_size_limit_and_leaves_scikit_learn_out
     assert not [n for n in names if n.startswith(("sklearn/", "numpy/", "pandas/", "scipy/", "tests/"))]
 
 
-def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Path, tmp_path: Path) -> None:
+def run_package(package: Path, tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Unzip the package and answer EVENT with it on Python 3.12, with nothing else importable."""
     interpreter = python312()
     if interpreter is None:
         pytest.skip("no Python 3.12 interpreter on this machine (Lambda's runtime); the package was built but not run")
@@ -85,15 +90,52 @@ def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Pat
         capture_output=True,
         text=True,
         timeout=120,
-        env={"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}", "PATH": "/usr/bin:/bin"},
+        env={**env, "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["version"] == [3, 12]
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["handler_file"].startswith(str(root))
+    return out
+
+
+def test_the_package_keeps_only_the_botocore_models_the_function_uses(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        services = {n.split("/")[2] for n in archive.namelist() if n.startswith("botocore/data/") and n.count("/") > 3}
+        endpoints = json.loads(archive.read("botocore/data/endpoints.json"))
+    assert services == {"dynamodb", "sts"}
+    assert {"dynamodb", "sts"} == {name for p in endpoints["partitions"] for name in p["services"]}
+
+
+def test_the_unzipped_package_stores_in_dynamodb_through_moto_server(package: Path, tmp_path: Path) -> None:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{host}:{port}",
+        }
+        store = DynamoStore("package-test", region=aws["AWS_REGION"], endpoint_url=aws["AWS_ENDPOINT_URL_DYNAMODB"])
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in aws.items():
+                patch.setenv(name, value)
+            store.create_table()
+            out = run_package(package, tmp_path, {**aws, "STORE_URL": "dynamodb://package-test"})
+            body = json.loads(out["response"]["body"])
+            assert out["response"]["statusCode"] == 200
+            assert store.get(body["id"]).proba == body["proba"]
+    finally:
+        server.stop()
+
+
+def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Path, tmp_path: Path) -> None:
+    out = run_package(package, tmp_path, {"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}"})
+    assert out["version"] == [3, 12]
     assert out["heavy"] == []
     # Lambda's code directory is read-only: bytecode not shipped would be compiled at every cold start.
-    assert [path for path in out["compiled"] if path.startswith(str(root))] == []
+    assert [path for path in out["compiled"] if path.startswith(str(tmp_path / "task"))] == []
     assert out["response"]["statusCode"] == 200
     body = json.loads(out["response"]["body"])
     assert set(body) >= {"id", "observation_id", "proba", "predicted_class", "true_class"}
