@@ -18,16 +18,22 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from bench.core_bench import OBSERVATION
 from bench.servers import ROOT, free_port, running
+from scripts.build_lambda_package import find_interpreter
+
+LAMBDA_PYTHON = "3.12"  # serverless.yml's runtime
 
 SOURCES = ["handler.py", "core", "adapters"]
 EVENT = ROOT / "tests" / "lambda" / "events" / "http_api_v2_batch_base64.json"
 PROGRAM = """
 import json, sys, time
 start = time.perf_counter()
+if len(sys.argv) > 2:
+    sys.path.insert(0, sys.argv[2])  # an unzipped Lambda package
 import handler
 event = json.loads(sys.argv[1])
 response = handler.handler(event, None)
@@ -45,15 +51,24 @@ def predict_event(prediction_id: str) -> dict:
     return event
 
 
-def measure(env: dict[str, str], runs: int) -> dict[str, float | bool]:
+def measure(env: dict[str, str], runs: int, package: tuple[str, Path] | None = None) -> dict[str, float | bool]:
+    """Medians of `runs` fresh processes: this checkout on this Python, or `package` = (a Python
+    of Lambda's version, the unzipped package) run with nothing else importable (-I -S)."""
     inside, wall = [], []
     loaded = {}
     for run in range(runs):
+        event = json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))
+        if package is None:
+            command, cwd, base = [sys.executable, "-c", PROGRAM, event], ROOT, dict(os.environ)
+        else:
+            interpreter, root = package
+            command = [interpreter, "-I", "-S", "-c", PROGRAM, event, str(root)]
+            cwd, base = root, {"PATH": "/usr/bin:/bin"}
         started = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-c", PROGRAM, json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))],
-            cwd=ROOT,
-            env={**os.environ, **env},
+            command,
+            cwd=cwd,
+            env={**base, **env},
             capture_output=True,
             text=True,
             check=True,
@@ -66,6 +81,25 @@ def measure(env: dict[str, str], runs: int) -> dict[str, float | bool]:
     return {"inside": statistics.median(inside), "wall": statistics.median(wall), **loaded}
 
 
+def unzipped_package(work: Path) -> tuple[str, Path] | None:
+    """make lambda-package's zip, unzipped, and a Python of Lambda's version to run it (if any)."""
+    interpreter = find_interpreter(LAMBDA_PYTHON)
+    if interpreter is None:
+        print(f"no Python {LAMBDA_PYTHON} here: the Lambda package is not measured", file=sys.stderr)
+        return None
+    zipped = work / "lambda.zip"
+    subprocess.run(
+        [sys.executable, "scripts/build_lambda_package.py", "--out", str(zipped), "--compile-with", interpreter],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    root = work / "task"
+    with zipfile.ZipFile(zipped) as archive:
+        archive.extractall(root)
+    return interpreter, root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -75,7 +109,10 @@ def main() -> None:
     # is set and no run would ever leave .pyc files behind.
     subprocess.run([sys.executable, "-m", "compileall", "-q", *SOURCES], cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))
+    package = unzipped_package(work)
     results = {"SQLite": measure({"STORE_URL": f"sqlite:///{work / 'cold.db'}"}, args.runs)}
+    if package:
+        results["SQLite, Lambda package"] = measure({"STORE_URL": f"sqlite:///{work / 'pkg.db'}"}, args.runs, package)
     port = free_port()
     aws = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -93,6 +130,10 @@ def main() -> None:
             timeout=60,
         )
         results["DynamoDB (moto server)"] = measure({**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs)
+        if package:
+            results["DynamoDB (moto server), Lambda package"] = measure(
+                {**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs, package
+            )
     print(f"# cold start: {args.runs} fresh processes per store, medians")
     print("| store | import handler → first answer | whole process (wall) | scikit-learn / numpy imported |")
     print("| --- | ---: | ---: | --- |")

@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from adapters.storage.dynamodb import DynamoStore
+from scripts.build_lambda_package import find_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = ROOT / "tests" / "lambda" / "events" / "apigw_rest_v1_predict.json"
@@ -38,16 +37,8 @@ print(json.dumps({"response": response, "version": list(sys.version_info[:2]), "
 """
 
 
-def build_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_lambda_package", ROOT / "scripts" / "build_lambda_package.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def python312() -> str | None:
-    return build_script().find_interpreter("3.12")  # type: ignore[no-any-return]
+    return find_interpreter("3.12")
 
 
 @pytest.fixture(scope="module")
