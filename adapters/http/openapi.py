@@ -357,17 +357,26 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
         "required": model.schema.names,
         "additionalProperties": True,
     }
+    strict_observation = {
+        **observation,
+        "description": "One row of features, and nothing else (the observation of a strict: true request).",
+        "additionalProperties": False,
+    }
     strict = {"type": "boolean", "default": False, "description": "Unknown observation keys are errors."}
     ref = "#/components/schemas/"
+    when_strict = {"properties": {"strict": {"const": True}}, "required": ["strict"]}
     return {
         "PredictionId": prediction_id,
         "Observation": observation,
+        "StrictObservation": strict_observation,
         "SinglePredictRequest": {
             "type": "object",
             "properties": {"id": {"$ref": ref + "PredictionId"}, "observation": {"$ref": ref + "Observation"},
                            "strict": strict},
             "required": ["id", "observation"],
             "additionalProperties": False,
+            "if": when_strict,
+            "then": {"properties": {"observation": {"$ref": ref + "StrictObservation"}}},
         },
         "BatchPredictRequest": {
             "type": "object",
@@ -388,6 +397,12 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
             },
             "required": ["observations"],
             "additionalProperties": False,
+            "if": when_strict,
+            "then": {
+                "properties": {
+                    "observations": {"items": {"properties": {"observation": {"$ref": ref + "StrictObservation"}}}}
+                }
+            },
         },
         "PredictRequest": {"oneOf": [{"$ref": ref + "SinglePredictRequest"}, {"$ref": ref + "BatchPredictRequest"}]},
         "UpdateRequest": {

@@ -80,8 +80,6 @@ HISTOGRAM = re.compile(r"h[01]_(\d+)")
 # sum of them is exact in DynamoDB's 38-digit decimals as long as it stays below 1e18.
 SCALE = Decimal("1e-20")
 MAX_COUNTER = Decimal("1e17")
-# How long this object trusts that a day or index entry it added is still stored.
-READD_SECONDS = 300.0
 TRANSACTION_ATTEMPTS = 8
 OUTCOME_ATTEMPTS = 10
 BATCH_ATTEMPTS = 8
@@ -110,9 +108,9 @@ class DynamoStore:
     projected) answers a page by querying one day at a time, newest first (ScanIndexForward=False)
     and going back until the page is full. Which days to query comes from one small item
     (`pk = "#days"`) holding the string set of every day that has predictions: a write adds its
-    day to the set first (an idempotent `ADD`, skipped for READD_SECONDS once this object added it),
-    so no stored prediction is ever missing from it, and listing never queries an empty day
-    however sparse the history. The set costs about 13 bytes a day, so it stays far below the
+    day to the set first (an idempotent `ADD`, skipped as told under "Registrations" below), so no
+    stored prediction is ever missing from it, and listing never queries an empty day however
+    sparse the history. The set costs about 13 bytes a day, so it stays far below the
     400 KB item limit for decades. The cursor is the `day_sort` of the last item returned.
     All predictions of one day share one index partition, which is fine up to about 1000 writes a
     second. The index is eventually consistent: a prediction can take a moment to show in `list`.
@@ -130,6 +128,17 @@ class DynamoStore:
     it, so `aggregates` reads it and then BatchGetItems exactly the items that can exist: its
     cost depends on versions × days, never on the number of predictions. With 13 bytes a day it
     holds some 30,000 (version, day) pairs before reaching the item limit.
+
+    Registrations. This object remembers the days and index entries it added, and skips adding
+    them again only when the write's own transaction checks that they are still there: the ADD to
+    an aggregate item that could only have been created after them (`m` for the day and its
+    entry, a spilled part for its own entry) is conditioned on that item existing. Once the table
+    is deleted and created again (moto restarted, say), that condition fails: the object forgets
+    all it remembered and writes again, adding everything. So a write of a known day is still one
+    transaction, with no extra call or write unit (on moto, 200 such writes: 200 TransactWriteItems
+    and nothing else, as before), and the first write after a re-creation costs one cancelled
+    transaction and two UpdateItems more. A write without counters (the service always has some)
+    or a big batch's first step adds to no such item, so it always adds its days and entries.
 
     Atomicity. `set_outcome` reads the record, then runs one transaction: the update of the
     record conditioned on the outcome it read (`attribute_not_exists(true_class)` or
@@ -182,9 +191,9 @@ class DynamoStore:
         self.table_name = table_name
         self._items = _model_class(table_name, region, endpoint_url, connect_timeout, read_timeout, max_retries)
         self._lock = threading.Lock()
-        # When this object last added each day, and each (version, index entry), to the stored sets.
-        self._known_days: dict[str, float] = {}
-        self._indexed: dict[tuple[str, str], float] = {}
+        # The days, and (version, index entry) pairs, this object added to `#days` and `#aggindex`.
+        self._known_days: set[str] = set()
+        self._indexed: set[tuple[str, str]] = set()
 
     @property
     def _client(self) -> Any:
@@ -218,7 +227,6 @@ class DynamoStore:
         if not firsts:
             return []
         pending = {key: self._item(record) for key, record in firsts.items()}
-        self._add_days([item.day for item in pending.values()])
         existing: dict[str, PredictionRecord] = {}
         while pending:
             already = self._put_new(pending, {key: added[key] for key in pending})
@@ -250,7 +258,7 @@ class DynamoStore:
             old = self.get(prediction_id, consistent=True)
             increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, new)
             parts, entries = _split({aggregate_key(old): increments}, MAX_TERMS)
-            self._add_index_entries(entries)
+            checked = self._register(set(), entries, parts)
             values = {":new": {"N": str(new)}, ":now": {"S": updated_at}}
             if old.true_class is None:
                 condition = "attribute_exists(pk) AND attribute_not_exists(#tc)"
@@ -267,10 +275,14 @@ class DynamoStore:
                     "ExpressionAttributeValues": values,
                 }
             }
+            adds = [self._add_action(pk, terms, pk in checked) for pk, terms in parts.items()]
             with self._translate("set outcome"):
-                reasons = self._transact([update, *(self._add_action(pk, terms) for pk, terms in parts.items())])
+                reasons = self._transact([update, *adds])
             if reasons is None:
+                self._remember(set(), entries)
                 return old.with_outcome(new, utc(now))
+            if CHECK_FAILED in reasons[1:]:
+                self._forget_registrations()
         raise StorageError(
             f"DynamoDB table {self.table_name!r}: the outcome of {prediction_id!r} was changed by other writers "
             f"{OUTCOME_ATTEMPTS} times while setting it; try again"
@@ -318,7 +330,7 @@ class DynamoStore:
         # The new rows are a recomputation over the records, carriers included.
         for entry in index.get(PENDING, {}).get("SS", []):
             self._drop_carried(entry)
-        self._add_index_entries(entries, always=True)
+        self._add_index_entries(entries)
         old = _indexed_items(index, None, None, None)
         puts = [
             {"PutRequest": {"Item": {"pk": {"S": pk}, **{COUNTER_PREFIX + n: {"N": t} for n, t in terms.items()}}}}
@@ -389,19 +401,24 @@ class DynamoStore:
             day_sort=created_at + "#" + hashlib.sha256(key.encode()).hexdigest(),
         )
 
-    def _put_new(self, items: Mapping[str, Any], counters: Mapping[str, Mapping[str, float]]) -> Sequence[str]:
+    def _put_new(
+        self, items: Mapping[str, Any], counters: Mapping[str, Mapping[str, float]], trust_memory: bool = True
+    ) -> Sequence[str]:
         """Store all `items` with their counters, or nothing and return the keys already stored."""
         rows: dict[AggregateKey, quality.Counters] = {}
         for key, item in items.items():
             if counters[key]:
                 quality.add(rows.setdefault((item.model_version, item.day), {}), counters[key])
         parts, entries = _split(rows, MAX_TERMS)
-        self._add_index_entries(entries)
         keys = list(items)
         puts = {key: item.serialize() for key, item in items.items()}
         carried: dict[str, tuple[str, list[tuple[str, Terms]]]] = {}
-        if len(puts) + len(parts) <= MAX_ACTIONS:
-            adds = [self._add_action(pk, terms) for pk, terms in parts.items()]
+        in_one_transaction = len(puts) + len(parts) <= MAX_ACTIONS
+        days = {item.day for item in items.values()}
+        # A big batch's first step adds to no aggregate item, so nothing in it can check what is skipped.
+        checked = self._register(days, entries, parts if in_one_transaction and trust_memory else {})
+        if in_one_transaction:
+            adds = [self._add_action(pk, terms, pk in checked) for pk, terms in parts.items()]
         else:
             adds = []
             stamp = utc_text(datetime.now(UTC))
@@ -418,6 +435,7 @@ class DynamoStore:
         with self._translate("transaction"):
             reasons = self._transact(actions + adds)
         if reasons is None:
+            self._remember(days, entries)
             for key, (entry, group) in carried.items():
                 try:
                     self._apply_carried(key, group, entry)
@@ -428,6 +446,10 @@ class DynamoStore:
             # Cancelled: not one record was written, so no carrier exists.
             with self._translate("remove pending"):
                 self._update_index("DELETE", {PENDING: {entry for entry, _ in carried.values()}})
+        if CHECK_FAILED in reasons[len(keys) :]:
+            # An aggregate item that this object's memory says exists does not: the table is new.
+            self._forget_registrations()
+            return self._put_new(items, counters, trust_memory=False)
         already = [key for key, reason in zip(keys, reasons) if reason == CHECK_FAILED]
         if not already:
             raise StorageError(f"DynamoDB table {self.table_name!r}: transaction cancelled: {reasons}")
@@ -453,16 +475,17 @@ class DynamoStore:
             delay = min(2 * delay, 1.0)
         raise AssertionError("unreachable")
 
-    def _add_action(self, pk: str, terms: Terms) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": {"pk": {"S": pk}},
-                "UpdateExpression": "ADD " + ", ".join(f"#{i} :{i}" for i in range(len(terms))),
-                "ExpressionAttributeNames": {f"#{i}": COUNTER_PREFIX + name for i, name in enumerate(terms)},
-                "ExpressionAttributeValues": {f":{i}": {"N": text} for i, text in enumerate(terms.values())},
-            }
+    def _add_action(self, pk: str, terms: Terms, must_exist: bool = False) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": "ADD " + ", ".join(f"#{i} :{i}" for i in range(len(terms))),
+            "ExpressionAttributeNames": {f"#{i}": COUNTER_PREFIX + name for i, name in enumerate(terms)},
+            "ExpressionAttributeValues": {f":{i}": {"N": text} for i, text in enumerate(terms.values())},
         }
+        if must_exist:
+            update["ConditionExpression"] = "attribute_exists(pk)"
+        return {"Update": update}
 
     def _apply_carried(self, key: str, group: Sequence[Sequence[Any]], entry: str) -> None:
         """Step (2) of a big batch: ADD the counters a carrier holds, exactly once, then forget it."""
@@ -521,16 +544,14 @@ class DynamoStore:
             )
         return dict(response.get("Item", {}))
 
-    def _add_index_entries(self, entries: set[tuple[str, str]], always: bool = False) -> None:
-        new = entries if always else self._not_recently_added(self._indexed, entries)
-        if not new:
+    def _add_index_entries(self, entries: set[tuple[str, str]]) -> None:
+        if not entries:
             return
         sets: dict[str, set[str]] = {}
-        for version, entry in new:
+        for version, entry in entries:
             sets.setdefault(VERSION_PREFIX + version, set()).add(entry)
         with self._translate("add to aggregate index"):
             self._update_index("ADD", sets)
-        self._remember(self._indexed, new)
 
     def _update_index(self, action: str, sets: Mapping[str, set[str]]) -> None:
         """ADD elements to (or DELETE them from) string sets of the `#aggindex` item."""
@@ -580,25 +601,34 @@ class DynamoStore:
                 return set()
         return set(item.days or ())
 
-    def _add_days(self, days: Sequence[str]) -> None:
-        new = self._not_recently_added(self._known_days, set(days))
-        if not new:
+    def _add_days(self, days: set[str]) -> None:
+        if not days:
             return
         with self._translate("add days"):
-            self._items(DAYS_KEY).update(actions=[self._items.days.add(new)])
-        self._remember(self._known_days, new)
+            self._items(DAYS_KEY).update(actions=[self._items.days.add(days)])
 
-    def _not_recently_added(self, added: dict[Any, float], keys: set[Any]) -> set[Any]:
-        # Added again now and then, so that a table deleted and created again while this object
-        # lives heals: a day's entry restored makes all of that day visible again.
-        stale = time.monotonic() - READD_SECONDS
+    def _register(self, days: set[str], entries: set[tuple[str, str]], adds: Mapping[str, Terms]) -> set[str]:
+        """Add the `days` and index `entries` a write needs to `#days` and `#aggindex`, but those this
+        object added before and that the aggregate items the write `adds` to can vouch for; return
+        those items: their ADDs must be conditioned on the item existing (see Registrations)."""
         with self._lock:
-            return {key for key in keys if added.get(key, stale) <= stale}
+            trusted = {(v, e) for v, e in entries if (v, e) in self._indexed and _voucher(v, e) in adds}
+            trusted_days = {e for _, e in trusted if e in days and e in self._known_days}
+        self._add_days(days - trusted_days)
+        self._add_index_entries(entries - trusted)
+        return {_voucher(v, e) for v, e in trusted}
 
-    def _remember(self, added: dict[Any, float], keys: set[Any]) -> None:
-        now = time.monotonic()
+    def _remember(self, days: set[str], entries: set[tuple[str, str]]) -> None:
+        # Called once a write committed: remembered sooner, a concurrent write of this object could
+        # check an aggregate item that is about to exist, and take the table for a new one.
         with self._lock:
-            added.update(dict.fromkeys(keys, now))
+            self._known_days.update(days)
+            self._indexed.update(entries)
+
+    def _forget_registrations(self) -> None:
+        with self._lock:
+            self._known_days.clear()
+            self._indexed.clear()
 
     @contextmanager
     def _translate(self, action: str) -> Iterator[None]:
@@ -612,6 +642,12 @@ class DynamoStore:
 def _aggregate_pk(version: str, day: str, part: str) -> str:
     # The version goes last: it is the only part that may contain "|".
     return f"{AGGREGATE_PREFIX}{day}|{part}|{version}"
+
+
+def _voucher(version: str, entry: str) -> str:
+    """The aggregate item created only after index `entry` (and, for a day's entry, the day) was added."""
+    day, _, part = entry.partition("|")
+    return _aggregate_pk(version, day, part or "m")
 
 
 def _indexed_items(

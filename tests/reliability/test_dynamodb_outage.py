@@ -305,9 +305,6 @@ def test_a_dynamodb_that_resets_or_hangs_during_a_write_is_a_503_not_a_500(
     assert response.json()["type"] == "https://errors.sklearn-serve.dev/store-unavailable"
 
 
-@pytest.mark.xfail(strict=True, reason="DynamoStore remembers which days it has added to the `#days` item and never "
-                   "adds them again; when the table is recreated (moto restarted, or a table deleted and created "
-                   "while the service runs), new predictions are stored but the listing never shows them")
 def test_predictions_stored_after_the_table_is_recreated_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in FAKE_AWS.items():
         monkeypatch.setenv(name, value)

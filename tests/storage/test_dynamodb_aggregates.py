@@ -254,6 +254,47 @@ def test_an_outcome_changed_by_another_writer_meanwhile_is_read_again_and_moved_
     assert_rows_equal(as_rows(store.aggregates()), {(VERSION, DAY): expected})
 
 
+def recreate_table(store: DynamoStore) -> None:
+    """Delete the table and create it again, behind the back of `store` (as a restarted moto would)."""
+    store._client.delete_table(TableName=store.table_name)
+    store.create_table()
+
+
+def test_a_write_of_a_day_already_written_is_one_transaction_and_nothing_else(store: DynamoStore) -> None:
+    store.record(make_record(1), {"n": 1})
+    faults = Faults(store)
+
+    store.record(make_record(2, {"x": 2}), {"n": 1})
+    store.record_many([make_record(3, {"x": 3}), make_record(4, {"x": 4})], [{"n": 1}, {"n": 1}])
+    store.set_outcome(1, 1, T0)
+
+    assert faults.calls == ["TransactWriteItems", "TransactWriteItems", "GetItem", "TransactWriteItems"]
+
+
+def test_predictions_and_counters_written_after_the_table_is_recreated_are_listed_and_read(
+    store: DynamoStore,
+) -> None:
+    store.record(make_record(1), {"n": 1, "h1_555": 1})
+    recreate_table(store)
+
+    store.record(make_record(2), {"n": 1, "h1_555": 1})
+
+    assert [r.id for r in store.list(10).items] == [2]
+    assert as_rows(store.aggregates()) == {(VERSION, DAY): {"n": 1, "h1_555": 1}}
+
+
+def test_an_outcome_set_after_the_table_is_recreated_is_counted(store: DynamoStore) -> None:
+    store.record(make_record(1), {"n": 1})
+    recreate_table(store)
+    # Without counters: no aggregate item of the day exists in the new table.
+    store.record(make_record(2))
+
+    store.set_outcome(2, 1, T0)
+
+    expected = quality.outcome_increments(0.8125, True, None, 1)
+    assert_rows_equal(as_rows(store.aggregates()), {(VERSION, DAY): expected})
+
+
 def test_replace_aggregates_drops_pending_counters_that_the_recomputation_already_holds(store: DynamoStore) -> None:
     records, counters = full_batch()
     Faults(store).unreachable("TransactWriteItems", when=lambda body: b"REMOVE" in body)
