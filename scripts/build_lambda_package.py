@@ -117,6 +117,28 @@ def compile_bytecode(staging: Path, interpreter: str) -> None:
     )
 
 
+def tree_size(root: Path, pattern: str = "*") -> int:
+    return sum(path.stat().st_size for path in root.rglob(pattern) if path.is_file())
+
+
+def drop_bytecode_over_limit(staging: Path) -> list[str]:
+    """Remove the bytecode of the packages that have the most of it until the package fits
+    Lambda's limit (it does, with scikit-learn's stack, only without theirs); returns their names."""
+    total = tree_size(staging)
+    heaviest = sorted(
+        ((tree_size(d, "*.pyc"), d) for d in staging.iterdir() if d.is_dir()), key=lambda x: x[0], reverse=True
+    )
+    dropped = []
+    for bytecode, package in heaviest:
+        if total <= LAMBDA_UNZIPPED_LIMIT or not bytecode:
+            break
+        for cache in [p for p in package.rglob("__pycache__") if p.is_dir()]:
+            shutil.rmtree(cache)
+        total -= bytecode
+        dropped.append(package.name)
+    return dropped
+
+
 def copy_tree(source: Path, destination: Path) -> None:
     if source.is_file():
         shutil.copy2(source, destination)
@@ -154,6 +176,13 @@ def build(
     slim_botocore(staging)
     if compile_with:
         compile_bytecode(staging, compile_with)
+        dropped = drop_bytecode_over_limit(staging)
+        if dropped:
+            print(
+                f"warning: left out the bytecode of {', '.join(dropped)} to stay under Lambda's size limit: their"
+                " modules are compiled at every cold start (a container image has no such limit)",
+                file=sys.stderr,
+            )
     else:
         print(
             f"warning: no Python {python_version} found: the package has no bytecode, so every cold start"
