@@ -19,8 +19,12 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.storage.dynamodb import DynamoStore
 from bench.core_bench import OBSERVATION
 from bench.servers import ROOT, free_port, running
 from scripts.build_lambda_package import find_interpreter
@@ -51,34 +55,54 @@ def predict_event(prediction_id: str) -> dict:
     return event
 
 
-def measure(env: dict[str, str], runs: int, package: tuple[str, Path] | None = None) -> dict[str, float | bool]:
-    """Medians of `runs` fresh processes: this checkout on this Python, or `package` = (a Python
-    of Lambda's version, the unzipped package) run with nothing else importable (-I -S)."""
-    inside, wall = [], []
-    loaded = {}
-    for run in range(runs):
+@dataclass
+class Variant:
+    """One way of cold-starting: this checkout on this Python, or `package` = (a Python of
+    Lambda's version, the unzipped package) run with nothing else importable (-I -S)."""
+
+    name: str
+    store_env: Callable[[int], dict[str, str]]  # the store's variables for run k
+    package: tuple[str, Path] | None = None
+    inside: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    loaded: dict[str, bool] = field(default_factory=dict)
+
+    def run_once(self, run: int) -> None:
         event = json.dumps(predict_event(f"cold-{run}-{time.time_ns()}"))
-        if package is None:
+        if self.package is None:
             command, cwd, base = [sys.executable, "-c", PROGRAM, event], ROOT, dict(os.environ)
         else:
-            interpreter, root = package
+            interpreter, root = self.package
             command = [interpreter, "-I", "-S", "-c", PROGRAM, event, str(root)]
             cwd, base = root, {"PATH": "/usr/bin:/bin"}
+        env = {**base, **self.store_env(run)}
         started = time.perf_counter()
-        out = subprocess.run(
-            command,
-            cwd=cwd,
-            env={**base, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        wall.append(time.perf_counter() - started)
+        out = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=60)
+        self.wall.append(time.perf_counter() - started)
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        inside.append(result["seconds"])
-        loaded = {"sklearn": result["sklearn"], "numpy": result["numpy"]}
-    return {"inside": statistics.median(inside), "wall": statistics.median(wall), **loaded}
+        self.inside.append(result["seconds"])
+        self.loaded = {"sklearn": result["sklearn"], "numpy": result["numpy"]}
+
+
+def run_interleaved(variants: list[Variant], runs: int) -> None:
+    """Every variant once per round, so the machine's noise falls on all of them alike."""
+    for run in range(runs):
+        for variant in variants:
+            variant.run_once(run)
+
+
+@contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def unzipped_package(work: Path) -> tuple[str, Path] | None:
@@ -110,9 +134,6 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", *SOURCES], cwd=ROOT, check=True)
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))
     package = unzipped_package(work)
-    results = {"SQLite": measure({"STORE_URL": f"sqlite:///{work / 'cold.db'}"}, args.runs)}
-    if package:
-        results["SQLite, Lambda package"] = measure({"STORE_URL": f"sqlite:///{work / 'pkg.db'}"}, args.runs, package)
     port = free_port()
     aws = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -120,21 +141,31 @@ def main() -> None:
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}",
     }
+
+    def sqlite(name: str) -> Callable[[int], dict[str, str]]:
+        return lambda run: {"STORE_URL": f"sqlite:///{work / name}"}
+
+    def fresh_table(run: int) -> dict[str, str]:
+        # A new, empty table for every run: moto copies a whole table for each transactional
+        # write, so a table filled by earlier runs would slow the later ones down.
+        table = f"cold-start-{run}-{time.time_ns()}"
+        with patched_environ(aws):
+            DynamoStore(table, region=aws["AWS_REGION"], endpoint_url=aws["AWS_ENDPOINT_URL_DYNAMODB"]).create_table()
+        return {**aws, "STORE_URL": f"dynamodb://{table}"}
+
+    variants = [Variant("SQLite", sqlite("cold.db")), Variant("DynamoDB (moto server)", fresh_table)]
+    if package:
+        variants += [
+            Variant("SQLite, Lambda package", sqlite("package.db"), package),
+            Variant("DynamoDB (moto server), Lambda package", fresh_table, package),
+        ]
     with running([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, aws):
-        subprocess.run(
-            [sys.executable, "-m", "adapters.storage.dynamodb", "create-table", "cold-start"],
-            cwd=ROOT,
-            env={**os.environ, **aws},
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        results["DynamoDB (moto server)"] = measure({**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs)
-        if package:
-            results["DynamoDB (moto server), Lambda package"] = measure(
-                {**aws, "STORE_URL": "dynamodb://cold-start"}, args.runs, package
-            )
-    print(f"# cold start: {args.runs} fresh processes per store, medians")
+        run_interleaved(variants, args.runs)
+    results = {
+        v.name: {"inside": statistics.median(v.inside), "wall": statistics.median(v.wall), **v.loaded}
+        for v in variants
+    }
+    print(f"# cold start: {args.runs} fresh processes per variant, in interleaved rounds, medians")
     print("| store | import handler → first answer | whole process (wall) | scikit-learn / numpy imported |")
     print("| --- | ---: | ---: | --- |")
     for name, r in results.items():
