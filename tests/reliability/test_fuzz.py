@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.support import BIN, SOAK, record_figures, scaled, uvicorn
+from tests.reliability.support import BIN, ROOT, SOAK, record_figures, scaled, uvicorn
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,8 @@ def run_schemathesis(base_url: str, tmp_path: Path, headers: dict[str, str]) -> 
         command += ["-H", f"{name}: {value}"]
     done = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
-        env={**os.environ, "NO_COLOR": "1"},
+        # The hooks compare observations with the service's own core.records.canonical_json.
+        env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
     )
     return done.returncode, done.stdout + done.stderr
 
