@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +24,20 @@ def check_true_class(value: Any) -> int:
     if isinstance(value, (int, float)) and value in (0, 1):
         return int(value)
     raise InvalidRequest([FieldError("true_class", "must be 0, 1, true or false")])
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Checked and scored observations: the records to store, their counters, and for each
+    item of the request the index of the record that answers it (a repeat shares its first's)."""
+
+    records: list[PredictionRecord]
+    counters: list[quality.Counters]
+    answer_of: tuple[int, ...]
+
+    def answers(self, stored: Sequence[tuple[PredictionRecord, bool]]) -> list[tuple[PredictionRecord, bool]]:
+        """Each item's (record, created), from what the store returned for `records`."""
+        return [stored[n] for n in self.answer_of]
 
 
 class PredictionService:
@@ -47,6 +62,21 @@ class PredictionService:
 
         Every id and observation is checked before anything is scored or stored; the errors of
         item k are named `k.id` / `k.observation.<feature>` (no prefix for a single item).
+        """
+        batch = self.prepare_batch(items, strict, prefix_errors)
+        if len(batch.records) == 1:
+            stored = [self.store.record(batch.records[0], batch.counters[0])]
+        else:
+            stored = self.store.record_many(batch.records, batch.counters)
+        return batch.answers(stored)
+
+    def prepare_batch(
+        self, items: Sequence[tuple[Any, Any]], strict: bool = False, prefix_errors: bool = True
+    ) -> PreparedBatch:
+        """`predict_batch` up to the store: checked, scored, the records and counters to store.
+
+        For adapters that hand the store write to a writer of their own; they answer with
+        `PreparedBatch.answers` of what `store.record_many(records, counters)` returned.
         """
         if not 1 <= len(items) <= MAX_BATCH:
             raise InvalidRequest([FieldError("observations", f"must hold 1 to {MAX_BATCH} items")])
@@ -98,13 +128,10 @@ class PredictionService:
         counters = [
             quality.prediction_increments(self.model.schema, r.observation, r.proba, r.predicted_class) for r in records
         ]
-        if len(records) == 1:
-            stored = [self.store.record(records[0], counters[0])]
-        else:
-            stored = self.store.record_many(records, counters)
-        by_index = iter(stored)
-        unique = {index: next(by_index) for index in range(len(items)) if index not in repeat_of}
-        return [unique[repeat_of.get(index, index)] for index in range(len(items))]
+        # Item k is answered with the stored result of the record its first occurrence made.
+        position = {index: n for n, index in enumerate(i for i in range(len(items)) if i not in repeat_of)}
+        answer_of = tuple(position[repeat_of.get(index, index)] for index in range(len(items)))
+        return PreparedBatch(records, counters, answer_of)
 
     def record_outcome(self, prediction_id: Any, true_class: Any) -> PredictionRecord:
         """Attach the true outcome (0/1) to a stored prediction; setting it again replaces it."""

@@ -149,21 +149,38 @@ class SqliteStore:
     def record_many(
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]:
-        job = _Job(records, [_values(record) for record in records], counters_per_record(records, counters))
+        outcome = self.record_groups([(records, counters)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def record_groups(
+        self, groups: Sequence[tuple[Sequence[PredictionRecord], Sequence[Mapping[str, float]] | None]]
+    ) -> list[list[tuple[PredictionRecord, bool]] | Exception]:
+        """`record_many` for each (records, counters) group, each all or nothing, in one commit.
+
+        Returns each group's results, or the exception `record_many` would have raised for it.
+        For a caller that gathers many requests' writes itself (adapters.http.writes).
+        """
+        jobs = [
+            _Job(records, [_values(r) for r in records], counters_per_record(records, counters))
+            for records, counters in groups
+        ]
         with self._queue_lock:
-            self._pending.append(job)
+            self._pending.extend(jobs)
         # Group commit: whoever holds the commit lock writes every job waiting at that moment in
         # one transaction (one fsync), so concurrent requests share the cost of durability. A
-        # caller returns only once the transaction holding its job has committed.
+        # caller returns only once the transaction holding its jobs has committed.
         with self._commit_lock:
-            if not job.done:
+            if not all(job.done for job in jobs):
                 with self._queue_lock:
                     batch, self._pending = self._pending, []
                 self._commit(batch)
-        if job.error is not None:
-            raise job.error
-        assert job.results is not None
-        return job.results
+        outcomes: list[list[tuple[PredictionRecord, bool]] | Exception] = []
+        for job in jobs:
+            assert job.error is not None or job.results is not None
+            outcomes.append(job.error if job.error is not None else job.results)  # type: ignore[arg-type]
+        return outcomes
 
     def _commit(self, batch: list[_Job]) -> None:
         """Write `batch` in one transaction; each job all or nothing (a savepoint each)."""
