@@ -20,6 +20,7 @@ from starlette.types import Scope
 from adapters.http.auth import ApiKeyGuard
 from adapters.http.body import check_content_encoding, check_content_type, parse_json, read_body
 from adapters.http.errors import HttpError
+from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import Metrics, default_directory
 from adapters.http.middleware import RequestContext
@@ -105,8 +106,9 @@ class Api:
         results = batch.answers(await self.writer.record_many(batch.records, batch.counters))
         # An item repeated in the batch is answered twice but stored once.
         stored = {id_key(record.id): record for record, created in results if created}
-        if stored:
-            self.metrics.predictions((r.model_version, r.predicted_class) for r in stored.values())
+        request.scope.setdefault("state", {})[METRIC_EVENTS] = Metrics.prediction_events(
+            (r.model_version, r.predicted_class) for r in stored.values()
+        )
         if is_batch:
             return JSONResponse({"predictions": [record.as_json() for record, _ in results]})
         return JSONResponse(results[0][0].as_json())
@@ -114,7 +116,8 @@ class Api:
     async def update(self, request: Request) -> Response:
         prediction_id, true_class = update_request(await self.json_body(request))
         record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
-        self.metrics.outcome(check_true_class(true_class), record.predicted_class)
+        outcome = Metrics.outcome_events(check_true_class(true_class), record.predicted_class)
+        request.scope.setdefault("state", {})[METRIC_EVENTS] = outcome
         return JSONResponse(record.as_json())
 
     async def list_predictions(self, request: Request) -> Response:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ _FILE_NAME = re.compile(r"[0-9]+-[0-9a-f]{12}\.jsonl")
 _SERVER_DIR = re.compile(r"([0-9]+)-([0-9]+)-[0-9a-f]{12}")
 
 Key = tuple[Any, ...]
+Increment = tuple[Key, float]
+# Where an endpoint leaves its request's other increments (in the ASGI scope's state) for the
+# middleware to write with the request's own.
+EVENTS = "metric_events"
 
 # (name, type, help, label names); a key's first element names its family.
 FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
@@ -75,29 +80,34 @@ class Metrics:
         self._path: Path | None = None
         self._lines = 0
 
-    def request(self, route: str | None, method: str, status: int, seconds: float) -> None:
-        """One answered request (`route` is the matched route template, None when none matched)."""
+    def request(
+        self, route: str | None, method: str, status: int, seconds: float, events: Iterable[Increment] = ()
+    ) -> None:
+        """One answered request (`route` is the matched route template, None when none matched),
+        and what else it did (`prediction_events`, `outcome_events`): one write for all of it."""
         labels = (route or UNMATCHED_ROUTE, method if method in METHODS else "OTHER")
-        bucket = next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), len(LATENCY_BUCKETS))
+        bucket = bisect_left(LATENCY_BUCKETS, seconds)  # the first bucket whose bound is >= seconds
         self._add([
             (("http_requests_total", *labels, str(status)), 1),
             (("http_request_duration_seconds", *labels, "bucket", bucket), 1),
             (("http_request_duration_seconds", *labels, "sum"), seconds),
+            *events,
         ])
 
-    def predictions(self, stored: Iterable[tuple[str, bool]]) -> None:
+    @staticmethod
+    def prediction_events(stored: Iterable[tuple[str, bool]]) -> list[Increment]:
         """Newly stored predictions, as (model version, predicted class)."""
         counts: dict[Key, float] = {}
         for version, predicted in stored:
             key = ("predictions_total", version, str(int(predicted)))
             counts[key] = counts.get(key, 0) + 1
-        if counts:
-            self._add(list(counts.items()))
+        return list(counts.items())
 
-    def outcome(self, true_class: int, predicted_class: bool) -> None:
-        self._add([(("outcomes_total", str(true_class), str(int(predicted_class))), 1)])
+    @staticmethod
+    def outcome_events(true_class: int, predicted_class: bool) -> list[Increment]:
+        return [(("outcomes_total", str(true_class), str(int(predicted_class))), 1)]
 
-    def _add(self, increments: list[tuple[Key, float]]) -> None:
+    def _add(self, increments: list[Increment]) -> None:
         line = (json.dumps(increments, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             for key, amount in increments:

@@ -12,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.metrics import Metrics
+from adapters.http.metrics import EVENTS, Metrics
 from adapters.http.problems import problem_for
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -56,7 +56,10 @@ class RequestContext:
             nonlocal counted
             if self.metrics is not None and not counted:
                 counted = True
-                self.metrics.request(self.route_of(scope), scope["method"], status, time.perf_counter() - started)
+                events = scope["state"].get(EVENTS, ())
+                self.metrics.request(
+                    self.route_of(scope), scope["method"], status, time.perf_counter() - started, events
+                )
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started

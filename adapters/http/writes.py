@@ -71,8 +71,9 @@ class BatchingWriter:
                 threading.Thread(target=self._write_forever, name="prediction-writer", daemon=True).start()
             self._waiting.append(((records, counters), future))
             self._wake.set()
-        # Shielded: a request cancelled meanwhile (client gone) still has its write finished.
-        return await asyncio.shield(future)
+        # A request cancelled meanwhile (client gone) cancels its future only: the writer thread
+        # holds the write and finishes it, and leaves a cancelled future unsettled.
+        return await future
 
     def _write_forever(self) -> None:
         while True:
