@@ -21,6 +21,7 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
+from core.errors import StorageError
 from core.ports import PredictionStore
 from core.records import PredictionRecord
 
@@ -85,10 +86,14 @@ class BatchingWriter:
                 self._write(batch)
 
     def _write(self, batch: list[tuple[Group, asyncio.Future[Results]]]) -> None:
+        # Whatever happens, every waiting request is answered: a request left waiting would hang.
         try:
             outcomes = self.store.record_groups([group for group, _ in batch])
-        except Exception as e:  # noqa: BLE001 - nothing was written: every waiting request gets the error
-            outcomes = [e] * len(batch)
+            if len(outcomes) != len(batch):
+                raise StorageError(f"the store answered {len(outcomes)} of {len(batch)} writes")
+        except BaseException as e:  # noqa: BLE001 - nothing was written: every waiting request gets the error
+            failure = e if isinstance(e, Exception) else StorageError(f"the writer was interrupted: {e!r}")
+            outcomes = [failure] * len(batch)
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Results], Outcome]]]
         by_loop = defaultdict(list)
         for (_, future), outcome in zip(batch, outcomes):

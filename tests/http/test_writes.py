@@ -136,3 +136,21 @@ def test_each_event_loop_gets_its_own_answers(tmp_path: Path) -> None:
 
     assert [first[0][0].id, second[0][0].id] == [1, 2]
     assert first[0][1] and second[0][1]
+
+
+class InterruptedStore(SqliteStore):
+    def record_groups(self, groups: Sequence[Group]) -> list[Outcome]:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_write_answers_its_requests_and_the_writer_goes_on(tmp_path: Path) -> None:
+    writer = BatchingWriter(InterruptedStore(tmp_path / "p.db"))
+
+    async def scenario() -> list[object]:
+        first = await asyncio.gather(writer.record_many([make_record(1)], [{"n": 1}]), return_exceptions=True)
+        later = await asyncio.gather(writer.record_many([make_record(2)], [{"n": 1}]), return_exceptions=True)
+        return [*first, *later]
+
+    outcomes = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
+
+    assert all(isinstance(outcome, StorageError) for outcome in outcomes)
