@@ -91,7 +91,7 @@ class BatchingWriter:
             outcomes = self.store.record_groups([group for group, _ in batch])
             if len(outcomes) != len(batch):
                 raise StorageError(f"the store answered {len(outcomes)} of {len(batch)} writes")
-        except BaseException as e:  # noqa: BLE001 - nothing was written: every waiting request gets the error
+        except BaseException as e:  # noqa: BLE001 - every waiting request gets the error
             failure = e if isinstance(e, Exception) else StorageError(f"the writer was interrupted: {e!r}")
             outcomes = [failure] * len(batch)
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Results], Outcome]]]
