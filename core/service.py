@@ -64,11 +64,7 @@ class PredictionService:
         item k are named `k.id` / `k.observation.<feature>` (no prefix for a single item).
         """
         batch = self.prepare_batch(items, strict, prefix_errors)
-        if len(batch.records) == 1:
-            stored = [self.store.record(batch.records[0], batch.counters[0])]
-        else:
-            stored = self.store.record_many(batch.records, batch.counters)
-        return batch.answers(stored)
+        return batch.answers(self.store.record_many(batch.records, batch.counters))
 
     def prepare_batch(
         self, items: Sequence[tuple[Any, Any]], strict: bool = False, prefix_errors: bool = True

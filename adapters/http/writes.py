@@ -48,8 +48,6 @@ class PooledWriter:
         self.store = store
 
     async def record_many(self, records: Sequence[PredictionRecord], counters: Counters) -> Results:
-        if len(records) == 1:  # DynamoDB stores one record with a conditional put, not a transaction
-            return [await run_in_threadpool(self.store.record, records[0], counters[0])]
         return await run_in_threadpool(self.store.record_many, records, counters)
 
 
