@@ -79,6 +79,14 @@ def aggregate_rows(
     return sorted(selected, key=lambda row: (row.model_version, row.day))
 
 
+def counters_by_key(rows: Iterable[AggregateRow]) -> dict[AggregateKey, quality.Counters]:
+    """`rows` as one mapping of counters per (version, day), rows of the same key added up."""
+    fresh: dict[AggregateKey, quality.Counters] = {}
+    for row in rows:
+        quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+    return fresh
+
+
 def summed_by_version(rows: Iterable[AggregateRow]) -> dict[str, dict[str, float]]:
     """`aggregate_totals` for stores that sum their day rows on every call (cost: versions × days)."""
     totals: dict[str, dict[str, float]] = {}

@@ -30,6 +30,7 @@ from adapters.storage.codec import (
     aggregate_rows,
     bad_cursor,
     check_limit,
+    counters_by_key,
     counters_per_record,
     cursor_time,
     decode_cursor,
@@ -322,9 +323,7 @@ class DynamoStore:
         return summed_by_version(self.aggregates(model_version, since, until))
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
-        fresh: dict[AggregateKey, quality.Counters] = {}
-        for row in rows:
-            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        fresh = counters_by_key(rows)
         parts, entries = _split(fresh, MAX_PUT_TERMS)
         index = self._read_index()
         # The new rows are a recomputation over the records, carriers included.

@@ -13,6 +13,7 @@ from adapters.storage.codec import (
     aggregate_key,
     aggregate_rows,
     check_limit,
+    counters_by_key,
     counters_per_record,
     cursor_time,
     decode_cursor,
@@ -113,9 +114,7 @@ class MemoryStore:
         return summed_by_version(self.aggregates(model_version, since, until))
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
-        fresh: dict[AggregateKey, quality.Counters] = {}
-        for row in rows:
-            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        fresh = counters_by_key(rows)
         with self._lock:
             self._aggregates = fresh
 

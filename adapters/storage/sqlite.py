@@ -18,6 +18,7 @@ from typing import Any, cast
 from adapters.storage.codec import (
     AggregateKey,
     check_limit,
+    counters_by_key,
     counters_per_record,
     cursor_time,
     decode_cursor,
@@ -289,9 +290,7 @@ class SqliteStore:
         return totals
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
-        fresh: dict[AggregateKey, quality.Counters] = {}
-        for row in rows:
-            quality.add(fresh.setdefault((row.model_version, row.day), {}), row.counters)
+        fresh = counters_by_key(rows)
         with self._commit_lock, self._write() as conn:
             conn.execute("DELETE FROM aggregates")
             # The triggers leave zeros (or a float sum's rounding) behind: start the totals afresh.
