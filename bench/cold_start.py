@@ -27,11 +27,10 @@ from pathlib import Path
 from adapters.storage.dynamodb import DynamoStore
 from bench.core_bench import OBSERVATION
 from bench.servers import ROOT, free_port, running
-from scripts.build_lambda_package import find_interpreter
+from scripts.build_lambda_package import SOURCES, find_interpreter
 
 LAMBDA_PYTHON = "3.12"  # serverless.yml's runtime
 
-SOURCES = ["handler.py", "core", "adapters"]
 EVENT = ROOT / "tests" / "lambda" / "events" / "http_api_v2_batch_base64.json"
 PROGRAM = """
 import json, sys, time
