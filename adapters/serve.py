@@ -7,7 +7,9 @@ asyncio never sets TCP_NODELAY on accepted connections and every keep-alive requ
 first waits about 40 ms for the client's delayed ACK (Kludex/uvicorn#3149; measured by
 tests/reliability/test_concurrency.py). Linux copies TCP_NODELAY from the listening socket to
 the connections it accepts, so this launcher sets it there and hands the socket to uvicorn.
-Any other option is passed to uvicorn unchanged.
+It also picks uvicorn's httptools protocol on a transport that sends a response's head and
+body in one write (adapters/http/protocol.py). Any other option is passed to uvicorn
+unchanged, and wins over these.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import uvicorn.main
 
 APP = "adapters.asgi:app"
+HTTP_PROTOCOL = "adapters.http.protocol:CoalescingHttpToolsProtocol"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args, uvicorn_args = parser.parse_known_args(argv)
     sock = listening_socket(args.host, args.port)
-    uvicorn.main.main([APP, "--fd", str(sock.fileno()), *uvicorn_args])
+    uvicorn.main.main([APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL, *uvicorn_args])
 
 
 if __name__ == "__main__":
