@@ -13,13 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.auth import ApiKeyGuard
 from adapters.http.body import check_content_encoding, check_content_type, parse_json, read_body
 from adapters.http.errors import HttpError
+from adapters.http.jsontext import json_bytes, json_response
 from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import Metrics, default_directory
@@ -70,7 +71,7 @@ class Api:
         self.max_batch = settings.max_batch
         self.guard = ApiKeyGuard(settings.api_key)
         # Static answers are rendered once: the model and the document cannot change while running.
-        self.model_card = _json_bytes(service.model.card())
+        self.model_card = json_bytes(service.model.card())
         self.static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
         # Outcome data (the quality figures, and the outcome counts among the metrics) is as
         # private as the outcomes themselves.
@@ -84,7 +85,7 @@ class Api:
             protected=self.protected if self.guard.enabled else (),
             auth_enabled=self.guard.enabled,
         )
-        self.openapi = _json_bytes(document)
+        self.openapi = json_bytes(document)
         self.docs_html = render_html(document)
 
     async def json_body(self, request: Request) -> Any:
@@ -113,32 +114,32 @@ class Api:
             (r.model_version, r.predicted_class) for r in stored.values()
         )
         if is_batch:
-            return JSONResponse({"predictions": [record.as_json() for record, _ in results]})
-        return JSONResponse(results[0][0].as_json())
+            return json_response({"predictions": [record.as_json() for record, _ in results]})
+        return json_response(results[0][0].as_json())
 
     async def update(self, request: Request) -> Response:
         prediction_id, true_class = update_request(await self.json_body(request))
         record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
         outcome = Metrics.outcome_events(check_true_class(true_class), record.predicted_class)
         request.scope.setdefault("state", {})[METRIC_EVENTS] = outcome
-        return JSONResponse(record.as_json())
+        return json_response(record.as_json())
 
     async def list_predictions(self, request: Request) -> Response:
         limit = list_limit(request.query_params.get("limit"))
         page = await run_in_threadpool(self.service.list, limit, request.query_params.get("cursor") or None)
-        return JSONResponse({"predictions": [r.as_json() for r in page.items], "next_cursor": page.next_cursor})
+        return json_response({"predictions": [r.as_json() for r in page.items], "next_cursor": page.next_cursor})
 
     async def get_prediction(self, request: Request) -> Response:
         record = await run_in_threadpool(self.service.get, path_id(request.path_params["prediction_id"]))
-        return JSONResponse(record.as_json())
+        return json_response(record.as_json())
 
     async def list_db_contents(self, request: Request) -> Response:
         page = await run_in_threadpool(self.service.list, MAX_LIST_LIMIT, None)
-        return JSONResponse([r.as_json() for r in page.items])
+        return json_response([r.as_json() for r in page.items])
 
     async def health(self, request: Request) -> Response:
         await run_in_threadpool(self.service.store.check)
-        return JSONResponse({"status": "ok", "model_version": self.service.model.version, "store": "ok"})
+        return json_response({"status": "ok", "model_version": self.service.model.version, "store": "ok"})
 
     async def model(self, request: Request) -> Response:
         return Response(self.model_card, media_type="application/json")
@@ -146,7 +147,7 @@ class Api:
     async def stats(self, request: Request) -> Response:
         query = stats_query(request.query_params)
         report = await run_in_threadpool(self.service.stats, query.model_version, query.since, query.until)
-        return Response(_json_bytes(report), media_type="application/json")
+        return Response(json_bytes(report), media_type="application/json")
 
     async def prometheus(self, request: Request) -> Response:
         # Reads every worker's file: off the event loop.
@@ -268,6 +269,3 @@ async def _problem(request: Request, exc: Exception) -> Response:
         logger.error(json.dumps({"event": "internal_error", "request_id": request_id}), exc_info=exc)
     return problem.response(request_id)
 
-
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")

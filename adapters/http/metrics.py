@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from adapters.http.jsontext import json_text
+
 logger = logging.getLogger("sklearn_serve.http")
 
 PREFIX = "sklearn_serve"
@@ -108,7 +110,7 @@ class Metrics:
         return [(("outcomes_total", str(true_class), str(int(predicted_class))), 1)]
 
     def _add(self, increments: list[Increment]) -> None:
-        line = (json.dumps(increments, separators=(",", ":")) + "\n").encode("utf-8")
+        line = (json_text(increments) + "\n").encode("utf-8")
         with self._lock:
             for key, amount in increments:
                 self._totals[key] = self._totals.get(key, 0) + amount

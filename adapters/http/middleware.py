@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import random
 import time
-import uuid
 from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.http.jsontext import json_text
 from adapters.http.metrics import EVENTS, Metrics
 from adapters.http.problems import problem_for
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 200
+# The bits that make 128 random bits a version 4, RFC 4122 UUID.
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)
 
 logger = logging.getLogger("sklearn_serve.http")
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID's 32 hex digits.
+
+    From Python's generator, not `uuid.uuid4()`'s os.urandom: a request id must be unique, not
+    unguessable, and the system call made uuid4 ten times as costly (4.6 µs against 0.4 µs).
+    """
+    return "%032x" % (random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
 
 
 def valid_request_id(value: str | None) -> bool:
@@ -46,7 +58,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False
@@ -80,22 +92,21 @@ class RequestContext:
         except ClientDisconnect:
             status = 499  # nginx's "client closed request": nothing can be sent back
         except Exception:
-            logger.exception(json.dumps({"event": "unhandled_error", "request_id": request_id}))
+            logger.exception(json_text({"event": "unhandled_error", "request_id": request_id}))
             if response_started:
                 raise
             await problem_for(RuntimeError()).response(request_id)(scope, receive, send_with_id)
         finally:
             count()
             logger.info(
-                json.dumps(
+                json_text(
                     {
                         "request_id": request_id,
                         "method": scope["method"],
                         "route": self.route_of(scope),
                         "status": status,
                         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    },
-                    separators=(",", ":"),
+                    }
                 )
             )
 

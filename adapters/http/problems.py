@@ -6,7 +6,6 @@ adapters/http/errors.py adds the HTTP adapter's own, and `problem_for` looks eac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from adapters.http.errors import (
     RouteNotFound,
     UnsupportedMediaType,
 )
+from adapters.http.jsontext import json_bytes
 from core.errors import (
     ConflictingPrediction,
     InvalidObservation,
@@ -150,7 +150,7 @@ class ProblemResponse(Response):
     media_type = PROBLEM_MEDIA_TYPE
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return json_bytes(content)
 
 
 def problem_type_of(exc: BaseException) -> ProblemType:

@@ -500,7 +500,7 @@ def _values(record: PredictionRecord) -> Row:
         float(record.threshold),
         record.model_version,
         None if record.true_class is None else int(record.true_class),
-        json.dumps(list(record.warnings), ensure_ascii=False),
+        canonical_json(list(record.warnings)),
         utc_text(record.created_at),
         utc_text(record.updated_at),
     )

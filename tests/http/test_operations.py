@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -116,7 +117,9 @@ def test_an_invalid_request_id_is_replaced_by_a_new_one(client: TestClient, bad:
 def test_a_request_id_is_generated_when_absent_and_is_on_problems_too(client: TestClient) -> None:
     first = client.get("/nowhere")
     second = client.get("/nowhere")
-    assert len(first.headers["x-request-id"]) == 32
+    generated = uuid.UUID(hex=first.headers["x-request-id"])
+    assert generated.version == 4 and generated.variant == uuid.RFC_4122
+    assert generated.hex == first.headers["x-request-id"]
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
     assert first.json()["request_id"] == first.headers["x-request-id"]
 
