@@ -44,7 +44,26 @@ def load_user_pipeline(path: Path) -> Any:
         raise DataError(f"cannot load {path} with joblib: {type(e).__name__}: {e}") from e
     if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
         raise DataError(f"{path} is not a fitted classifier with predict_proba")
+    refusing = steps_refusing_unseen_categories(pipeline)
+    if refusing:
+        raise DataError(
+            f"{path}: {', '.join(refusing)} is 'error', so a category unseen in training would fail the"
+            " request; refit with handle_unknown='ignore' (or 'infrequent_if_exist')"
+        )
     return pipeline
+
+
+def steps_refusing_unseen_categories(pipeline: Any) -> list[str]:
+    """The `handle_unknown` parameters of `pipeline` (nested ones too) set to 'error'.
+
+    The service accepts an unseen category and reports it in the prediction's warnings; such an
+    encoder would raise instead, and every request carrying a new category would fail.
+    """
+    params = pipeline.get_params(deep=True) if hasattr(pipeline, "get_params") else {}
+    return [
+        name for name, value in params.items()
+        if name.rsplit("__", 1)[-1] == "handle_unknown" and isinstance(value, str) and value == "error"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (DataError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. --out under a file, or not writable
+        print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} (model {manifest['model_sha256'][:12]}, serving: {manifest['fast_reason']})")
     return 0

@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. --out under a file, or not writable
+        print(f"error: cannot write {args.out}: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out} (model {manifest['model_sha256'][:12]}, serving: {manifest['fast_reason']})")
     print(
         f"cross-validated on {metrics['n']} rows: ROC AUC {metrics['roc_auc']:.4f}, "

@@ -131,3 +131,42 @@ def test_a_fast_form_is_only_shipped_when_it_agrees(tmp_path: Path) -> None:
     pipeline[-1].coef_[0, 0] += 0.5  # the fast form is compiled from this, so it still agrees
     data, _ = build_fast_form(pipeline, X, schema, 1, 0.5)
     assert data is not None
+
+
+def test_package_refuses_a_pipeline_that_raises_on_unseen_categories(csv: Path, tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    table = make_table(200, seed=3)
+    X, y = table.drop(columns=["y"]), table["y"]
+    encode = ColumnTransformer([("cat", OneHotEncoder(), ["Sex", "Port"])], remainder="drop")
+    joblib.dump(make_pipeline(encode, LogisticRegression()).fit(X, y), tmp_path / "strict.joblib")
+    result = run(
+        "core.package", "--model", str(tmp_path / "strict.joblib"), "--data", str(csv), "--target", "y",
+        "--drop", "RowId", "--out", str(tmp_path / "strict"),
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "columntransformer__cat__handle_unknown is 'error'" in result.stderr
+    assert "handle_unknown='ignore'" in result.stderr
+    assert not (tmp_path / "strict").exists()
+
+
+@pytest.mark.parametrize("command", ["core.train", "core.package"])
+def test_an_output_directory_that_cannot_be_written_is_one_line(csv: Path, tmp_path: Path, command: str) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    model_args: list[str] = []
+    if command == "core.package":
+        table = make_table(200, seed=3)
+        X, y = table.drop(columns=["y"]), table["y"]
+        joblib.dump(build_pipeline(X).fit(X, y), tmp_path / "mine.joblib")
+        model_args = ["--model", str(tmp_path / "mine.joblib")]
+    result = run(
+        command, *model_args, "--data", str(csv), "--target", "y", "--drop", "RowId",
+        "--out", str(in_the_way / "out"),
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"error: cannot write {in_the_way / 'out'}: ") and "Traceback" not in result.stderr
