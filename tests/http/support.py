@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import jsonschema
+import referencing
+from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
-
-jsonschema = pytest.importorskip("jsonschema")
-referencing = pytest.importorskip("referencing")
-from referencing.jsonschema import DRAFT202012  # noqa: E402
 
 PROBLEM_JSON = "application/problem+json"
 DOCUMENT_URI = "urn:sklearn-serve:openapi"

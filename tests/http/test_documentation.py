@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -28,7 +27,7 @@ def test_the_document_lists_every_route_and_nothing_else(client: TestClient) -> 
 
 
 def test_the_document_is_valid_openapi_3_1(make_client: MakeClient) -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
     for client in (make_client(), make_client(api_key="k" * 20, predict_requires_key=True)):
         document = client.get("/openapi.json").json()
         assert document["openapi"] == "3.1.0"

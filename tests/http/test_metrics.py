@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import parser
 from starlette.testclient import TestClient
 
 from adapters.http import build_app, metrics
@@ -21,8 +22,6 @@ from core.model import Model
 from core.service import PredictionService
 from tests.http.conftest import TickingClock
 from tests.http.support import assert_documented
-
-parser = pytest.importorskip("prometheus_client.parser")
 
 KEY = "metrics-Key_0123456789"
 REQUESTS = "sklearn_serve_http_requests_total"

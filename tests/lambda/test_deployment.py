@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-yaml = pytest.importorskip("yaml")
 
 
 class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
@@ -36,8 +36,9 @@ def normalised(description: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_table_in_serverless_yml_is_the_table_the_dynamodb_store_creates(monkeypatch: pytest.MonkeyPatch) -> None:
-    moto = pytest.importorskip("moto")
-    boto3 = pytest.importorskip("boto3")
+    import boto3
+    import moto
+
     from adapters.storage.dynamodb import DynamoStore
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
