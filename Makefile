@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 serve: install
-	$(PY) -m adapters.serve --host $(HOST) --port $(PORT)
+	$(PY) -m adapters.serve --host $(HOST) --port $(PORT) --no-access-log
 
 test: install
 	$(PY) -m pytest -q
