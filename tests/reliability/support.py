@@ -296,6 +296,18 @@ def sqlite_rows(path: Path) -> dict[str, dict[str, Any]]:
         conn.close()
 
 
+def sqlite_aggregates(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The quality counters, day rows and running totals, read from the file itself."""
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+            for table in ("aggregates", "aggregate_totals")
+        }
+    finally:
+        conn.close()
+
+
 def sqlite_integrity(path: Path) -> str:
     conn = sqlite3.connect(path, timeout=30)
     try:

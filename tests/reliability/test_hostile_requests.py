@@ -34,6 +34,7 @@ from tests.reliability.support import (
     assert_problem,
     create_table,
     free_port,
+    sqlite_aggregates,
     sqlite_integrity,
     sqlite_rows,
     start_moto,
@@ -296,9 +297,9 @@ def target(request: pytest.FixtureRequest, model: Model, tmp_path_factory: pytes
             seed(send_http)
 
             def snapshot_http() -> Any:
-                listed = client.request("GET", "/predictions?limit=1000")
-                assert listed.status == 200
-                return listed.json(), sqlite_rows(path)
+                listed, stats = client.request("GET", "/predictions?limit=1000"), client.request("GET", "/stats")
+                assert listed.status == 200 and stats.status == 200
+                return listed.json(), sqlite_rows(path), stats.json(), sqlite_aggregates(path)
 
             yield Target(lambda h: send_http(h.method, h.path, h.content, h.headers), snapshot_http)
             client.close()
@@ -315,7 +316,7 @@ def target(request: pytest.FixtureRequest, model: Model, tmp_path_factory: pytes
 
         def snapshot() -> Any:
             rows = sqlite_rows(tmp / "hostile.db") if kind == "sqlite-file" else None
-            return listing(store), rows
+            return listing(store), rows, store.aggregates(), store.aggregate_totals()
 
         yield Target(lambda h: send(h.method, h.path, h.content, h.headers), snapshot)
     if isinstance(store, SqliteStore):
