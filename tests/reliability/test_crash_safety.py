@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
+from adapters.storage import SqliteStore
+from core.model import load_model
 from core.records import canonical_json, id_key
 from tests.reliability.load import Load, Sent, Totals, check_answers, check_retries
 from tests.reliability.support import (
@@ -26,6 +28,14 @@ from tests.reliability.support import (
     sqlite_integrity,
     sqlite_rows,
     uvicorn,
+)
+from tests.storage.aggregate_checks import (
+    all_records,
+    as_rows,
+    assert_rows_equal,
+    assert_totals_equal,
+    recomputed,
+    summed_by_version,
 )
 
 pytestmark = pytest.mark.slow
@@ -153,3 +163,12 @@ def test_every_acknowledged_prediction_survives_kill_9_of_the_server_mid_load(tm
     for key, record in acknowledged.items():
         assert rows[key]["observation"] == canonical_json(record["observation"])
         assert rows[key]["proba"] == record["proba"]
+    # The quality counters were written in the same transactions as the records: after the
+    # kills they still add up to exactly what the stored records give.
+    store = SqliteStore(path)
+    try:
+        stored = all_records(store)
+        assert_rows_equal(as_rows(store.aggregates()), recomputed(stored, [load_model()]))
+        assert_totals_equal(store.aggregate_totals(), summed_by_version(as_rows(store.aggregates())))
+    finally:
+        store.close()
