@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from adapters.storage import SqliteStore
+from core.model import load_model
 from core.records import canonical_json
 from tests.reliability.load import Load, check_answers, check_retries
 from tests.reliability.support import record_figures, scaled, sqlite_integrity, sqlite_rows, uvicorn
+from tests.storage.aggregate_checks import assert_aggregates_match_records
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +63,12 @@ def test_two_workers_on_one_sqlite_file_store_every_acknowledged_prediction_exac
         assert datetime.fromisoformat(row["updated_at"]) == datetime.fromisoformat(record["updated_at"])
     assert sqlite_integrity(path) == "ok"
     assert "Traceback" not in server_log
+    # Each write's quality counters went into the same transaction as its records.
+    store = SqliteStore(path)
+    try:
+        assert_aggregates_match_records(store, [load_model()])
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -86,6 +86,13 @@ def recomputed(records: list[PredictionRecord], models: Iterable[Model]) -> Rows
     return rows
 
 
+def assert_aggregates_match_records(store: PredictionStore, models: Iterable[Model]) -> None:
+    """The store's day rows equal a recomputation over its records, and its totals their sums."""
+    rows = as_rows(store.aggregates())
+    assert_rows_equal(rows, recomputed(all_records(store), models))
+    assert_totals_equal(store.aggregate_totals(), summed_by_version(rows))
+
+
 def random_observation(rng: random.Random, schema: Schema) -> dict[str, Any]:
     """A valid observation, now and then with nulls, unseen categories and values out of range."""
     observation: dict[str, Any] = {}
