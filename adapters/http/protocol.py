@@ -2,9 +2,9 @@
 
 uvicorn writes a response's head when the app sends `http.response.start` and its body at
 `http.response.body`: two `write()` calls, and with TCP_NODELAY (adapters/serve.py) two
-segments, two wake-ups of the client. For a prediction (about 300 bytes in all) the second
-write cost more than the app's own work: `write` was the largest single item in a profile of
-the service under load (docs/performance.md). This protocol hands the connection a transport
+segments, two wake-ups of the client, for a prediction of about 600 bytes in all. The socket
+writes were the largest single item in a profile of the service under load
+(docs/performance.md). This protocol hands the connection a transport
 that holds a response head back until the next write, which joins it, or until the event loop
 turns (a streamed or empty body), whichever comes first. Everything else about the protocol
 is uvicorn's.
