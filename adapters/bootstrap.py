@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from starlette.applications import Starlette
 
 from adapters.http import build_app
+from adapters.logs import JsonLineFormatter
 from adapters.settings import Settings
 from adapters.storage.url import open_store
 from core.model import load_model
@@ -54,10 +55,11 @@ def configure_logging(settings: Settings) -> None:
 
     uvicorn configures only its own loggers and the Lambda runtime puts a handler on the root
     logger; a handler of our own is added only when the root has none, so lines are not doubled.
+    Ours writes one JSON object per line (adapters/logs.py).
     """
     root = logging.getLogger("sklearn_serve")
     root.setLevel(settings.log_level_number)
     if not logging.getLogger().handlers and not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(JsonLineFormatter())
         root.addHandler(handler)

@@ -75,9 +75,11 @@ def logged_statuses(server_log: str) -> list[int]:
     """The status of every request, from the service's one JSON access line per request."""
     statuses = []
     for line in server_log.splitlines():
-        start = line.find('{"request_id"')
-        if start >= 0:
-            statuses.append(int(json.loads(line[start:])["status"]))
+        if not line.startswith("{"):
+            continue  # uvicorn's own lines
+        fields = json.loads(line)
+        if fields["logger"] == "sklearn_serve.http" and "status" in fields:
+            statuses.append(int(fields["status"]))
     return statuses
 
 
