@@ -80,6 +80,42 @@ def test_predict_does_no_io(tiny_model: Model, monkeypatch: pytest.MonkeyPatch) 
     assert 0.0 < predict(GOOD, model=tiny_model).proba < 1.0
 
 
+def test_predict_reads_no_clock_and_no_environment(tiny_model: Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    expected = predict(GOOD, model=tiny_model)
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("predict read the clock or the environment")
+
+    class NoEnvironment(dict):  # type: ignore[type-arg]
+        __getitem__ = get = __contains__ = __iter__ = forbidden  # type: ignore[assignment]
+
+    for name in ("time", "time_ns", "monotonic", "perf_counter", "localtime", "gmtime"):
+        monkeypatch.setattr(time, name, forbidden)
+    monkeypatch.setattr(os, "environ", NoEnvironment())
+    monkeypatch.setattr(os, "getenv", forbidden)
+    assert predict(GOOD, model=tiny_model) == expected
+    assert predict_many([GOOD, GOOD], model=tiny_model) == [expected, expected]
+
+
+def test_the_default_model_is_loaded_once_and_shared(monkeypatch: pytest.MonkeyPatch, passenger: dict) -> None:
+    import core.model
+
+    loads: list[object] = []
+    real_load = core.model.load_model
+    monkeypatch.setattr(core.model, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    core.model.default_model.cache_clear()
+    try:
+        first, second = predict(passenger), predict({**passenger, "Age": 40.0})
+        assert len(loads) == 1
+        assert first.model_version == second.model_version == core.model.default_model().version
+        assert core.model.default_model() is core.model.default_model() and len(loads) == 1
+    finally:
+        core.model.default_model.cache_clear()  # the next user loads the real one again
+
+
 def test_batch_warnings_name_the_feature_not_the_item(tiny_model: Model) -> None:
     second = predict_many([GOOD, {**GOOD, "Port": "Atlantis"}], model=tiny_model)[1]
     assert second.warnings == ("Port: category 'Atlantis' was not seen in training",)
