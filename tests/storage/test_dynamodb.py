@@ -180,3 +180,39 @@ def test_the_create_table_command_reads_region_and_endpoint_from_the_environment
 def test_the_create_table_command_explains_its_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([], {}) == 2
     assert "usage" in capsys.readouterr().err
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+def test_throttling_that_outlasts_the_retries_is_a_storage_error_and_stores_nothing(mocked_aws: None) -> None:
+    """DynamoDB's answer to too many requests, on every call (as the API sends it, before moto
+    sees the request): botocore's retries, then StorageError; the same store works after it."""
+    from botocore.awsrequest import AWSResponse
+
+    store = new_store(max_retries=1)
+    sent: list[str] = []
+
+    def throttled(request: Any, **kwargs: Any) -> AWSResponse:
+        sent.append(request.headers.get("X-Amz-Target", b"").decode())
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+        return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
+
+    events = store._client.meta.events
+    events.register_first("before-send.dynamodb", throttled, unique_id="throttle-all")
+    try:
+        with pytest.raises(StorageError, match="Rate exceeded|Throttling"):
+            store.record(make_record(1))
+        with pytest.raises(StorageError):
+            store.set_outcome(1, 1, T0)
+    finally:
+        events.unregister("before-send.dynamodb", unique_id="throttle-all")
+    assert len(sent) >= 2 and sent[0] == sent[1], sent  # the first call was tried again
+    with pytest.raises(UnknownPrediction):
+        store.get(1)
+    assert store.record(make_record(1))[1] is True
