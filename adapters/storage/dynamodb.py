@@ -109,8 +109,9 @@ class DynamoStore:
     projected) answers a page by querying one day at a time, newest first (ScanIndexForward=False)
     and going back until the page is full. Which days to query comes from one small item
     (`pk = "#days"`) holding the string set of every day that has predictions: a write adds its
-    day to the set first (an idempotent `ADD`, skipped as told under "Registrations" below), so no
-    stored prediction is ever missing from it, and listing never queries an empty day however
+    day to the set in its own transaction, or before it when the transaction has no room (an
+    idempotent `ADD`, skipped as told under "Registrations" below), so no stored prediction is
+    ever missing from it, and listing never queries an empty day however
     sparse the history. The set costs about 13 bytes a day, so it stays far below the
     400 KB item limit for decades. The cursor is the `day_sort` of the last item returned.
     All predictions of one day share one index partition, which is fine up to about 1000 writes a
@@ -125,10 +126,11 @@ class DynamoStore:
     A write of more than MAX_TERMS counters to one part spills into `<part>.1`, `<part>.2`...
     Counters are added with `ADD` (atomic, creates what is missing). The item `#aggindex` lists
     in one string set per version (`v:<version>`) the days that have aggregates (and spilled
-    parts as `<day>|<part>`); like `#days` it is only ever added to, before the write that needs
-    it, so `aggregates` reads it and then BatchGetItems exactly the items that can exist: its
-    cost depends on versions × days, never on the number of predictions. With 13 bytes a day it
-    holds some 30,000 (version, day) pairs before reaching the item limit.
+    parts as `<day>|<part>`); like `#days` it is only ever added to, by the write that needs it
+    (in its transaction, or before it), so `aggregates` reads it and then BatchGetItems exactly
+    the items that can exist: its cost depends on versions × days, never on the number of
+    predictions. With 13 bytes a day it holds some 30,000 (version, day) pairs before reaching
+    the item limit.
 
     Registrations. This object remembers the days and index entries it added, and skips adding
     them again only when the write's own transaction checks that they are still there: the ADD to
@@ -138,8 +140,12 @@ class DynamoStore:
     all it remembered and writes again, adding everything. So a write of a known day is still one
     transaction, with no extra call or write unit (on moto, 200 such writes: 200 TransactWriteItems
     and nothing else, as before), and the first write after a re-creation costs one cancelled
-    transaction and two UpdateItems more. A write without counters (the service always has some)
-    or a big batch's first step adds to no such item, so it always adds its days and entries.
+    transaction more. A write without counters (the service always has some) or a big batch's
+    first step adds to no such item, so it always adds its days and entries. The additions are
+    two more updates (`#days`, `#aggindex`) in the write's own transaction when it has room for
+    them (it has unless it nears 100 actions): a process's first write, a Lambda cold start's
+    first event, is then one call instead of three. A batch of 100 records has no room and makes
+    them first, with two UpdateItems.
 
     Atomicity. `set_outcome` reads the record, then runs one transaction: the update of the
     record conditioned on the outcome it read (`attribute_not_exists(true_class)` or
@@ -259,7 +265,8 @@ class DynamoStore:
             old = self.get(prediction_id, consistent=True)
             increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, new)
             parts, entries = _split({aggregate_key(old): increments}, MAX_TERMS)
-            checked = self._register(set(), entries, parts)
+            # Room for the registrations: the record's update and the aggregate items take the rest.
+            checked, registering = self._register(set(), entries, parts, MAX_ACTIONS - 1 - len(parts))
             values = {":new": {"N": str(new)}, ":now": {"S": updated_at}}
             if old.true_class is None:
                 condition = "attribute_exists(pk) AND attribute_not_exists(#tc)"
@@ -278,7 +285,7 @@ class DynamoStore:
             }
             adds = [self._add_action(pk, terms, pk in checked) for pk, terms in parts.items()]
             with self._translate("set outcome"):
-                reasons = self._transact([update, *adds])
+                reasons = self._transact([update, *adds, *registering])
             if reasons is None:
                 self._remember(set(), entries)
                 return old.with_outcome(new, utc(now))
@@ -414,8 +421,14 @@ class DynamoStore:
         carried: dict[str, tuple[str, list[tuple[str, Terms]]]] = {}
         in_one_transaction = len(puts) + len(parts) <= MAX_ACTIONS
         days = {item.day for item in items.values()}
-        # A big batch's first step adds to no aggregate item, so nothing in it can check what is skipped.
-        checked = self._register(days, entries, parts if in_one_transaction and trust_memory else {})
+        # A big batch's first step adds to no aggregate item, so nothing in it can check what is
+        # skipped, and it has no room for the registrations: they are made before it.
+        checked, registering = self._register(
+            days,
+            entries,
+            parts if in_one_transaction and trust_memory else {},
+            MAX_ACTIONS - len(puts) - len(parts) if in_one_transaction else 0,
+        )
         if in_one_transaction:
             adds = [self._add_action(pk, terms, pk in checked) for pk, terms in parts.items()]
         else:
@@ -432,7 +445,7 @@ class DynamoStore:
             for key in keys
         ]
         with self._translate("transaction"):
-            reasons = self._transact(actions + adds)
+            reasons = self._transact([*actions, *adds, *registering])
         if reasons is None:
             self._remember(days, entries)
             for key, (entry, group) in carried.items():
@@ -546,23 +559,16 @@ class DynamoStore:
     def _add_index_entries(self, entries: set[tuple[str, str]]) -> None:
         if not entries:
             return
-        sets: dict[str, set[str]] = {}
-        for version, entry in entries:
-            sets.setdefault(VERSION_PREFIX + version, set()).add(entry)
         with self._translate("add to aggregate index"):
-            self._update_index("ADD", sets)
+            self._update_index("ADD", _index_sets(entries))
 
     def _update_index(self, action: str, sets: Mapping[str, set[str]]) -> None:
         """ADD elements to (or DELETE them from) string sets of the `#aggindex` item."""
         names = list(sets)
         for start in range(0, len(names), MAX_TERMS):
-            chunk = names[start : start + MAX_TERMS]
+            chunk = {name: sets[name] for name in names[start : start + MAX_TERMS]}
             self._client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": AGGREGATE_INDEX_KEY}},
-                UpdateExpression=f"{action} " + ", ".join(f"#{i} :{i}" for i in range(len(chunk))),
-                ExpressionAttributeNames={f"#{i}": name for i, name in enumerate(chunk)},
-                ExpressionAttributeValues={f":{i}": {"SS": sorted(sets[name])} for i, name in enumerate(chunk)},
+                TableName=self.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}}, **_set_update(action, chunk)
             )
 
     def _batch_get(self, keys: Sequence[str]) -> Iterator[dict[str, Any]]:
@@ -606,16 +612,30 @@ class DynamoStore:
         with self._translate("add days"):
             self._items(DAYS_KEY).update(actions=[self._items.days.add(days)])
 
-    def _register(self, days: set[str], entries: set[tuple[str, str]], adds: Mapping[str, Terms]) -> set[str]:
-        """Add the `days` and index `entries` a write needs to `#days` and `#aggindex`, but those this
-        object added before and that the aggregate items the write `adds` to can vouch for; return
-        those items: their ADDs must be conditioned on the item existing (see Registrations)."""
+    def _register(
+        self, days: set[str], entries: set[tuple[str, str]], adds: Mapping[str, Terms], room: int
+    ) -> tuple[set[str], Sequence[dict[str, Any]]]:
+        """Register the `days` and index `entries` a write needs in `#days` and `#aggindex`, but
+        those this object added before and that the aggregate items the write `adds` to can vouch
+        for. Returns those items (their ADDs must be conditioned on the item existing, see
+        Registrations), and the registrations as updates for the write's own transaction when
+        they fit in `room` actions; if not, they are made here, before the write."""
         with self._lock:
             trusted = {(v, e) for v, e in entries if (v, e) in self._indexed and _voucher(v, e) in adds}
             trusted_days = {e for _, e in trusted if e in days and e in self._known_days}
-        self._add_days(days - trusted_days)
-        self._add_index_entries(entries - trusted)
-        return {_voucher(v, e) for v, e in trusted}
+        vouchers = {_voucher(v, e) for v, e in trusted}
+        new_days, new_entries = days - trusted_days, entries - trusted
+        index_sets = _index_sets(new_entries)
+        updates = [
+            {"Update": {"TableName": self.table_name, "Key": {"pk": {"S": pk}}, **_set_update("ADD", sets)}}
+            for pk, sets in ((DAYS_KEY, {self._items.days.attr_name: new_days}), (AGGREGATE_INDEX_KEY, index_sets))
+            if any(sets.values())
+        ]
+        if len(updates) <= room and len(index_sets) <= MAX_TERMS:
+            return vouchers, updates
+        self._add_days(new_days)
+        self._add_index_entries(new_entries)
+        return vouchers, []
 
     def _remember(self, days: set[str], entries: set[tuple[str, str]]) -> None:
         # Called once a write committed: remembered sooner, a concurrent write of this object could
@@ -636,6 +656,24 @@ class DynamoStore:
         except (PynamoDBException, BotoCoreError, ClientError) as e:
             cause = getattr(e, "cause", None) or e
             raise StorageError(f"DynamoDB table {self.table_name!r}: {action} failed: {cause}") from e
+
+
+def _index_sets(entries: Collection[tuple[str, str]]) -> dict[str, set[str]]:
+    """(version, entry) pairs as the `#aggindex` item's string sets, one per version."""
+    sets: dict[str, set[str]] = {}
+    for version, entry in entries:
+        sets.setdefault(VERSION_PREFIX + version, set()).add(entry)
+    return sets
+
+
+def _set_update(action: str, sets: Mapping[str, Collection[str]]) -> dict[str, Any]:
+    """An update's expression that ADDs (or DELETEs) elements of string set attributes."""
+    names = list(sets)
+    return {
+        "UpdateExpression": f"{action} " + ", ".join(f"#{i} :{i}" for i in range(len(names))),
+        "ExpressionAttributeNames": {f"#{i}": name for i, name in enumerate(names)},
+        "ExpressionAttributeValues": {f":{i}": {"SS": sorted(sets[name])} for i, name in enumerate(names)},
+    }
 
 
 def _aggregate_pk(version: str, day: str, part: str) -> str:

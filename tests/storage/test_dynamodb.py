@@ -190,12 +190,13 @@ class _Body:
         yield self.data
 
 
-def test_throttling_that_outlasts_the_retries_is_a_storage_error_and_stores_nothing(mocked_aws: None) -> None:
-    """DynamoDB's answer to too many requests, on every call (as the API sends it, before moto
-    sees the request): botocore's retries, then StorageError; the same store works after it."""
+def test_throttling_that_outlasts_the_retries_is_a_storage_error_and_stores_nothing(moto_endpoint: str) -> None:
+    """DynamoDB's answer to too many requests, on every call (given in place of moto's server,
+    which then never sees the request): botocore's retries, then StorageError; the same store
+    works after it."""
     from botocore.awsrequest import AWSResponse
 
-    store = new_store(max_retries=1)
+    store = new_store(endpoint_url=moto_endpoint, max_retries=1)
     sent: list[str] = []
 
     def throttled(request: Any, **kwargs: Any) -> AWSResponse:
