@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
+
 from adapters.storage.dynamodb import DynamoStore
 from bench.core_bench import OBSERVATION
 from bench.servers import ROOT, free_port, running
@@ -144,12 +146,20 @@ def main() -> None:
     def sqlite(name: str) -> Callable[[int], dict[str, str]]:
         return lambda run: {"STORE_URL": f"sqlite:///{work / name}"}
 
+    live_tables: list[str] = []
+
     def fresh_table(run: int) -> dict[str, str]:
-        # A new, empty table for every run: moto copies a whole table for each transactional
-        # write, so a table filled by earlier runs would slow the later ones down.
-        table = f"cold-start-{run}-{time.time_ns()}"
+        # A new, empty table for every run, and the only one: moto copies every table it holds
+        # for each transactional write, so tables left by earlier runs would slow later ones down.
         with patched_environ(aws):
+            client = boto3.client(
+                "dynamodb", region_name=aws["AWS_REGION"], endpoint_url=aws["AWS_ENDPOINT_URL_DYNAMODB"]
+            )
+            while live_tables:
+                client.delete_table(TableName=live_tables.pop())
+            table = f"cold-start-{run}-{time.time_ns()}"
             DynamoStore(table, region=aws["AWS_REGION"], endpoint_url=aws["AWS_ENDPOINT_URL_DYNAMODB"]).create_table()
+        live_tables.append(table)
         return {**aws, "STORE_URL": f"dynamodb://{table}"}
 
     variants = [Variant("SQLite", sqlite("cold.db")), Variant("DynamoDB (moto server)", fresh_table)]
