@@ -112,3 +112,40 @@ def test_the_procfile_web_line_serves_a_prediction_and_stops_cleanly_on_sigterm(
     assert status == 0, process.output()
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 1
+
+
+def test_make_serve_serves_the_shipped_model_and_stops_cleanly(tmp_path: Path) -> None:
+    """The README's `make serve`, with the environment this suite runs in (its install step
+    taken as done: `make -o`), on a free port and a temporary SQLite file; then Ctrl+C."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from tests.reliability.support import Client, Process, free_port, server_env, wait_until_answering
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    venv = Path(sys.prefix)
+    port = free_port()
+    env = server_env({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"})
+    command = ["make", "--no-print-directory", "-o", f"{venv}/.installed", "serve", f"VENV={venv}", f"PORT={port}"]
+    process = Process(command, env, tmp_path / "make-serve.log")
+    try:
+        wait_until_answering(process, port)
+        client = Client(port)
+        health = client.request("GET", "/health")
+        card = client.request("GET", "/model")
+        client.close()
+        assert health.status == 200 and health.json()["store"] == "ok"
+        shipped = json.loads((ROOT / "artifacts" / "titanic" / "manifest.json").read_text())
+        assert card.json()["model_sha256"] == shipped["model_sha256"]  # the shipped model
+        process.signal_group(signal.SIGINT)  # Ctrl+C in the terminal
+        process.popen.wait(timeout=30)  # make itself dies of the signal: its status says nothing
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"make serve ignored Ctrl+C for 30 s:\n{process.output()}") from None
+    finally:
+        process.stop()
+    assert "Uvicorn running" in process.output()
+    assert "Finished server process" in process.output(), process.output()  # uvicorn shut down cleanly
