@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core import default_model, load_model, predict
@@ -58,3 +60,35 @@ def test_the_training_metrics_and_data_fingerprint_are_reproduced() -> None:
     X, y = read_table(SHARED_CSV, "Survived", ["PassengerId", "Name", "Ticket"])
     assert data_fingerprint(X.assign(Survived=y)) == manifest["training"]["fingerprint"]
     assert cross_validated_metrics(X, y, 1) == manifest["metrics"]
+
+
+@needs_csv
+def test_make_models_command_rebuilds_the_shipped_model(tmp_path: Path) -> None:
+    """`make model`'s command, into a temporary directory: the same metrics and the same
+    probability for every passenger as the artifact in the repository (the code that ships
+    with the model is the code that made it)."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "rebuilt"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "--data", str(SHARED_CSV), "--target", "Survived",
+         "--drop", "PassengerId,Name,Ticket", "--out", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rebuilt, shipped = load_model(out), default_model()
+    assert rebuilt.manifest["metrics"] == shipped.manifest["metrics"]
+    assert rebuilt.manifest["features"] == shipped.manifest["features"]
+    fast_forms = [json.loads((directory / "fast.json").read_text()) for directory in (out, DEFAULT_MODEL_DIR)]
+    assert [{k: f[k] for k in ("intercept", "weights", "pairs", "encoders")} for f in fast_forms] == [
+        {k: fast_forms[1][k] for k in ("intercept", "weights", "pairs", "encoders")}
+    ] * 2
+    table = pd.read_csv(SHARED_CSV).drop(columns=["Survived", "PassengerId", "Name", "Ticket"]).astype(object)
+    for row in table.to_dict("records"):
+        observation = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        assert predict(observation, model=rebuilt).proba == predict(observation, model=shipped).proba
