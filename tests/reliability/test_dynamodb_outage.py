@@ -261,6 +261,11 @@ PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch":
              "SibSp": 1}
 
 
+def moto_url(server: ThreadedMotoServer) -> str:
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
 @pytest.fixture
 def behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, FaultyProxy]]:
     """The app on a DynamoDB (moto's server, in-process) reached through a proxy that can reset connections."""
@@ -270,9 +275,12 @@ def behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient
     moto.start()
     proxy = FaultyProxy(moto.get_host_and_port()[1])
     try:
-        store = DynamoStore(f"reset-{uuid.uuid4().hex[:8]}", region=FAKE_AWS["AWS_REGION"],
-                            endpoint_url=f"http://127.0.0.1:{proxy.port}", read_timeout=0.5, max_retries=1)
-        store.create_table()
+        table = f"reset-{uuid.uuid4().hex[:8]}"
+        # Created straight on moto with the default timeouts: a CreateTable slower than the short
+        # read timeout below would be sent twice, and the second finds the table there.
+        DynamoStore(table, region=FAKE_AWS["AWS_REGION"], endpoint_url=moto_url(moto)).create_table()
+        store = DynamoStore(table, region=FAKE_AWS["AWS_REGION"], endpoint_url=f"http://127.0.0.1:{proxy.port}",
+                            read_timeout=0.5, max_retries=1)
         service = PredictionService(load_model(), store, lambda: datetime.now(UTC))
         with TestClient(build_app(service, Settings(store_url="memory://")), raise_server_exceptions=False) as client:
             # Stored before the reset: the outcome update has a record to update, and the store knows today.
