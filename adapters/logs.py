@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,11 +13,27 @@ from typing import Any
 _LINE = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
+class JsonMessage:
+    """A log message made of fields (the request line, the service's events).
+
+    Any handler reads it as the JSON object of its fields (`str`); `JsonLineFormatter` takes the
+    fields themselves, so a line is encoded once, and not at all when its level is off.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return _LINE.encode(self.fields)
+
+
 class JsonLineFormatter(logging.Formatter):
     """One JSON object per record: `time` (UTC, ISO 8601), `level`, `logger`, then the message.
 
-    A message that is itself a JSON object (the request line, the service's events) gives its
-    fields; any other message is `message`. A traceback is `exception`, in the same line.
+    A `JsonMessage` gives its fields (never replacing those three); any other message is
+    `message`. A traceback is `exception`, in the same line.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -25,24 +42,12 @@ class JsonLineFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
-        message = record.getMessage()
-        fields = _json_object(message)
-        if fields is None:
-            line["message"] = message
+        if isinstance(record.msg, JsonMessage) and not record.args:
+            line.update((key, value) for key, value in record.msg.fields.items() if key not in line)
         else:
-            line.update((key, value) for key, value in fields.items() if key not in line)
+            line["message"] = record.getMessage()
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             line["exception"] = record.exc_text
         return _LINE.encode(line)
-
-
-def _json_object(message: str) -> dict[str, Any] | None:
-    if not message.startswith("{"):
-        return None
-    try:
-        value = json.loads(message)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from adapters.http.shapes import (
     update_request,
 )
 from adapters.http.writes import writer_for
+from adapters.logs import JsonMessage
 from adapters.settings import Settings
 from core.errors import CoreError, InvalidObservation
 from core.records import id_key
@@ -264,8 +264,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
     problem = problem_for(exc)
     request_id = getattr(request.state, "request_id", None)
     if problem.type is STORE_UNAVAILABLE:
-        logger.warning(json.dumps({"event": "store_unavailable", "request_id": request_id, "error": str(exc)}))
+        logger.warning(JsonMessage({"event": "store_unavailable", "request_id": request_id, "error": str(exc)}))
     elif problem.type is INTERNAL:
-        logger.error(json.dumps({"event": "internal_error", "request_id": request_id}), exc_info=exc)
+        logger.error(JsonMessage({"event": "internal_error", "request_id": request_id}), exc_info=exc)
     return problem.response(request_id)
 

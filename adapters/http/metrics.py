@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.http.jsontext import json_text
+from adapters.logs import JsonMessage
 
 logger = logging.getLogger("sklearn_serve.http")
 
@@ -153,7 +154,7 @@ class Metrics:
         self._lines = 1
 
     def _give_up(self, error: OSError) -> None:
-        logger.warning(json.dumps({"event": "metrics_unshared", "directory": str(self.directory),
+        logger.warning(JsonMessage({"event": "metrics_unshared", "directory": str(self.directory),
                                    "error": str(error)}))
         self.directory = None
         if self._fd is not None:
@@ -246,12 +247,12 @@ def default_directory() -> Path | None:
     try:
         base.mkdir(mode=0o700, exist_ok=True)
         if base.stat().st_uid != os.getuid():
-            logger.warning(json.dumps({"event": "metrics_unshared", "directory": str(base),
+            logger.warning(JsonMessage({"event": "metrics_unshared", "directory": str(base),
                                        "error": "owned by another user"}))
             return None
         _remove_dead(base)
     except OSError as e:
-        logger.warning(json.dumps({"event": "metrics_unshared", "directory": str(base), "error": str(e)}))
+        logger.warning(JsonMessage({"event": "metrics_unshared", "directory": str(base), "error": str(e)}))
         return None
     return server_directory(os.getppid(), [os.getcwd(), *sys.argv])
 

@@ -11,9 +11,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.jsontext import json_text
 from adapters.http.metrics import EVENTS, Metrics
 from adapters.http.problems import problem_for
+from adapters.logs import JsonMessage
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 200
@@ -92,14 +92,14 @@ class RequestContext:
         except ClientDisconnect:
             status = 499  # nginx's "client closed request": nothing can be sent back
         except Exception:
-            logger.exception(json_text({"event": "unhandled_error", "request_id": request_id}))
+            logger.exception(JsonMessage({"event": "unhandled_error", "request_id": request_id}))
             if response_started:
                 raise
             await problem_for(RuntimeError()).response(request_id)(scope, receive, send_with_id)
         finally:
             count()
             logger.info(
-                json_text(
+                JsonMessage(
                     {
                         "request_id": request_id,
                         "method": scope["method"],
