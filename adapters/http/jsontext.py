@@ -1,7 +1,7 @@
-"""JSON as the app writes it (answers, log lines, metrics lines): compact, UTF-8, no NaN.
+"""JSON as the app writes it (answers, metrics lines): compact, UTF-8, no NaN.
 
 The encoder is built once: `json.dumps` with any option builds a new `JSONEncoder` per call,
-about 4 µs here, and a prediction request writes JSON four times.
+about 4 µs here, and a prediction request writes JSON several times.
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ from typing import Any
 from starlette.responses import Response
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def json_text(value: Any) -> str:
-    return _COMPACT.encode(value)
 
 
 def json_bytes(value: Any) -> bytes:

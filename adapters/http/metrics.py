@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.http.jsontext import json_text
+from adapters.http.jsontext import json_bytes
 from adapters.logs import JsonMessage
 
 logger = logging.getLogger("sklearn_serve.http")
@@ -111,7 +111,7 @@ class Metrics:
         return [(("outcomes_total", str(true_class), str(int(predicted_class))), 1)]
 
     def _add(self, increments: list[Increment]) -> None:
-        line = (json_text(increments) + "\n").encode("utf-8")
+        line = json_bytes(increments) + b"\n"
         with self._lock:
             for key, amount in increments:
                 self._totals[key] = self._totals.get(key, 0) + amount
