@@ -10,6 +10,7 @@ import pytest
 from core import load_model, predict
 from core.train import build_pipeline
 from tests.core.conftest import GOOD, make_table
+from tests.floats import assert_reproduced, close
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +35,8 @@ def test_train_writes_an_artifact_and_is_reproducible(csv: Path, tmp_path: Path)
         assert result.returncode == 0, result.stderr
         assert "ROC AUC" in result.stdout and "5/5" in result.stderr  # metrics and the progress bar
         outputs.append(load_model(tmp_path / name))
-    assert outputs[0].manifest["metrics"] == outputs[1].manifest["metrics"]
-    assert predict(GOOD, model=outputs[0]).proba == predict(GOOD, model=outputs[1]).proba
+    assert_reproduced(outputs[0].manifest["metrics"], outputs[1].manifest["metrics"])
+    assert close(predict(GOOD, model=outputs[0]).proba, predict(GOOD, model=outputs[1]).proba)
     assert outputs[0].manifest["feature_names"] == ["Age", "Fare", "Pclass", "Sex", "Port"]
 
 
