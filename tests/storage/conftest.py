@@ -60,6 +60,12 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+# For moto's server on a loaded machine: the store's 2 s read timeout and botocore's retries would
+# resend a transaction that moto is still applying, and moto, unlike DynamoDB, ignores the
+# transaction's idempotency token: the retry then adds the counters twice or reports a conflict.
+UNHURRIED: dict[str, Any] = {"read_timeout": 120.0, "max_retries": 0}
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server on a free port of 127.0.0.1, shared by the whole session."""
@@ -86,7 +92,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, aws_credentials: None) 
             yield dynamo_store
     else:
         endpoint = request.getfixturevalue("moto_endpoint")
-        dynamo_store = DynamoStore(fresh_table_name(), region=REGION, endpoint_url=endpoint)
+        dynamo_store = DynamoStore(fresh_table_name(), region=REGION, endpoint_url=endpoint, **UNHURRIED)
         dynamo_store.create_table()
         yield dynamo_store
         # moto copies every table of the server for each transaction: keep only live ones.
