@@ -2,25 +2,34 @@
 
 The app is built once per container, at import (the cold start), and reused by every invocation
 the container serves. Mangum turns API Gateway (REST and HTTP APIs), ALB and Function URL events
-into ASGI requests.
+into ASGI requests; adapters/lambda_events.py answers every other event with a 400 problem
+instead of an exception. A cold start that cannot build the app (a bad setting or model) logs
+one line naming the variable and the fix, and the function answers 503 until it is redeployed.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from mangum import Mangum
 
-from adapters.bootstrap import create_app
+from adapters.bootstrap import ConfigurationError, create_app, report_configuration_error
+from adapters.lambda_events import GuardedHandler, UnavailableHandler
 from adapters.settings import Settings
 
 # Mangum base64-encodes any response whose type is not listed as text; problem details are text.
 TEXT_MIME_TYPES = ["text/", "application/json", "application/problem+json"]
 
 
-def build_handler(environ: Mapping[str, str]) -> Mangum:
-    return Mangum(create_app(Settings.from_env(environ)), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
+def build_handler(environ: Mapping[str, str]) -> Any:
+    try:
+        app = create_app(Settings.from_env(environ))
+    except ConfigurationError as e:
+        report_configuration_error(e)
+        return UnavailableHandler(str(e))
+    return GuardedHandler(Mangum(app, lifespan="off", text_mime_types=TEXT_MIME_TYPES))
 
 
 handler = build_handler(os.environ)

@@ -2,8 +2,11 @@
 
 import logging
 import os
+import sys
 
-from adapters.bootstrap import create_app
+from uvicorn.config import STARTUP_FAILURE
+
+from adapters.bootstrap import ConfigurationError, create_app
 from adapters.settings import Settings
 
 # Every request logs a line; a server process needs no thread or process names in its records
@@ -12,4 +15,11 @@ logging.logThreads = False
 logging.logProcesses = False
 logging.logMultiprocessing = False
 
-app = create_app(Settings.from_env(os.environ))
+try:
+    app = create_app(Settings.from_env(os.environ))
+except ConfigurationError as e:
+    # adapters.serve checks the settings before any worker starts; should a worker still fail
+    # (the store went away meanwhile), uvicorn's STARTUP_FAILURE stops the server instead of
+    # restarting the worker forever.
+    print(f"sklearn-serve: cannot start: {e}", file=sys.stderr, flush=True)
+    raise SystemExit(STARTUP_FAILURE) from None

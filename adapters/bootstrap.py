@@ -9,13 +9,23 @@ from datetime import UTC, datetime
 from starlette.applications import Starlette
 
 from adapters.http import build_app
-from adapters.logs import JsonLineFormatter
-from adapters.settings import Settings
+from adapters.logs import JsonLineFormatter, JsonMessage
+from adapters.settings import ConfigurationError, Settings
+from adapters.storage.url import ACCEPTED as STORE_URLS
 from adapters.storage.url import open_store
-from core.model import load_model
+from core.errors import ModelError, StorageError
+from core.model import DEFAULT_MODEL_DIR, load_model
 from core.service import PredictionService
 
 logger = logging.getLogger("sklearn_serve")
+
+STORE_URL_FIX = f"use one of {', '.join(STORE_URLS)}, or unset STORE_URL for sqlite:///predictions.db"
+STORE_CHECK_FIX = (
+    "make the SQLite file's directory exist and be writable by this user with free space, or for "
+    "dynamodb:// check the table exists and AWS_REGION, the credentials and AWS_ENDPOINT_URL_DYNAMODB"
+)
+
+__all__ = ["ConfigurationError", "build_service", "check_startup", "create_app", "report_configuration_error"]
 
 
 def utc_now() -> datetime:
@@ -23,10 +33,49 @@ def utc_now() -> datetime:
 
 
 def build_service(settings: Settings) -> PredictionService:
-    """Load and verify the model once, open the store (lazily: nothing is contacted yet)."""
-    model = load_model(settings.model_dir)
-    store = open_store(settings.store_url, region=settings.aws_region, endpoint_url=settings.dynamodb_endpoint_url)
+    """Load and verify the model once, open the store (lazily: nothing is contacted yet).
+
+    A model or store URL that cannot be used is a ConfigurationError naming its variable.
+    """
+    try:
+        model = load_model(settings.model_dir)
+    except ModelError as e:
+        raise ConfigurationError(
+            "MODEL_DIR", str(settings.model_dir), str(e),
+            f"set MODEL_DIR to an artifact made by `python -m core.train` or `python -m core.package`, "
+            f"or unset it for the shipped model ({DEFAULT_MODEL_DIR})",
+        ) from None
+    try:
+        store = open_store(settings.store_url, region=settings.aws_region,
+                           endpoint_url=settings.dynamodb_endpoint_url)
+    except ValueError:
+        problem = (
+            "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it"
+            if settings.store_url.startswith("dynamodb://") else "not a store URL this service knows"
+        )
+        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from None
     return PredictionService(model, store, utc_now)
+
+
+def check_startup(settings: Settings) -> None:
+    """What a server checks before any worker starts: every setting, the model, and a store that
+    takes a write. Raises ConfigurationError; leaves nothing open."""
+    service = build_service(settings)
+    try:
+        service.store.check()
+    except StorageError as e:
+        raise ConfigurationError("STORE_URL", settings.store_url, f"the store cannot take a write ({e})",
+                                 STORE_CHECK_FIX) from None
+    finally:
+        close = getattr(service.store, "close", None)
+        if close is not None:
+            close()
+
+
+def report_configuration_error(error: ConfigurationError) -> None:
+    """The one log line of a start that failed on a setting (the Lambda cold start's)."""
+    logger.error(JsonMessage({"event": "configuration_error", "variable": error.variable,
+                              "problem": error.problem, "fix": error.fix, "message": str(error)}))
 
 
 def create_app(settings: Settings) -> Starlette:

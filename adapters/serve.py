@@ -1,6 +1,12 @@
 """Run the ASGI app under uvicorn, with its workers sharing a listening socket made here.
 
-    python -m adapters.serve --host 0.0.0.0 --port 8000 --workers 2 [uvicorn options...]
+    python -m adapters.serve --host 0.0.0.0 --port 8000 [uvicorn options...]
+
+Before any worker starts, every setting is read, the model loaded and the store asked to take a
+write (adapters.bootstrap.check_startup): a bad setting ends the command at once with exit status
+1 and one line naming the variable, its value and the fix, where uvicorn's workers would each
+print a traceback (and, in uvicorn's supervisor, be restarted). The number of workers is
+WEB_CONCURRENCY (1 when unset).
 
 Why not plain `uvicorn --workers N`: uvicorn 0.54 then binds the socket with protocol 0, so
 asyncio never sets TCP_NODELAY on accepted connections and every keep-alive request after the
@@ -15,13 +21,19 @@ unchanged, and wins over these.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 
 import uvicorn.main
 
+from adapters.bootstrap import ConfigurationError, check_startup
+from adapters.settings import Settings
+
 APP = "adapters.asgi:app"
 HTTP_PROTOCOL = "adapters.http.protocol:CoalescingHttpToolsProtocol"
+# Exit status of a start refused for a setting (uvicorn's own startup failure is 3).
+BAD_SETTING = 1
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -29,18 +41,37 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigurationError("PORT", port, f"cannot listen on {host}:{port} ({e.strerror})",
+                                 "stop whatever listens there, or choose another PORT (and HOST)") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigurationError("PORT", raw, "is not a TCP port", "use a number from 1 to 65535")
+    return int(raw)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m adapters.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    # Parsed below, so that a bad $PORT is reported like any other setting.
+    parser.add_argument("--port", default="8000")
     args, uvicorn_args = parser.parse_known_args(argv)
-    sock = listening_socket(args.host, args.port)
-    uvicorn.main.main([APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL, *uvicorn_args])
+    try:
+        settings = Settings.from_env(os.environ)
+        check_startup(settings)
+        sock = listening_socket(args.host, _port(args.port))
+    except ConfigurationError as e:
+        print(f"sklearn-serve: cannot start: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(BAD_SETTING) from None
+    workers = ["--workers", str(settings.web_concurrency)] if settings.web_concurrency else []
+    uvicorn.main.main([APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL, *workers, *uvicorn_args])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Runtime configuration: the only code that reads environment variables.
 
 `Settings.from_env(os.environ)` is called once, by the entry points (adapters/asgi.py and
-handler.py); tests pass a plain dict. Every bad value is a ValueError naming the variable, so a
-misconfigured deployment fails at startup instead of on the first request.
+handler.py); tests pass a plain dict. Every bad value is a ConfigurationError (a ValueError)
+naming the variable, its value and the fix, so a misconfigured deployment fails at startup
+instead of on the first request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from core.model import DEFAULT_MODEL_DIR
 from core.ports import MAX_BATCH
@@ -22,9 +24,23 @@ DEFAULT_MAX_BATCH = 100
 MAX_MAX_BODY_BYTES = 64 << 20
 # A batch is stored all or nothing in one write; every store takes at most core's MAX_BATCH.
 MAX_MAX_BATCH = MAX_BATCH
+# Each worker holds the model and a store connection; more than this on one dyno is a typo.
+MAX_WEB_CONCURRENCY = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+class ConfigurationError(ValueError):
+    """A setting the service cannot start with: which variable, its value, what is wrong, the fix.
+
+    Its text is one line, for the last line a failed start prints (and the log of a Lambda cold start).
+    """
+
+    def __init__(self, variable: str, value: object, problem: str, fix: str, *, secret: bool = False) -> None:
+        self.variable, self.value, self.problem, self.fix = variable, value, problem, fix
+        shown = "(hidden)" if secret else repr(value)
+        super().__init__(f"{variable}={shown}: {problem}. Fix: {fix}")
 
 
 @dataclass(frozen=True)
@@ -61,17 +77,26 @@ class Settings:
     dyno: str | None = None
     """DYNO: set by Heroku on every dyno; its presence means the local disk is ephemeral."""
 
+    web_concurrency: int | None = None
+    """WEB_CONCURRENCY: uvicorn worker processes of `python -m adapters.serve` (the Procfile's
+    default is 2; unset elsewhere, 1)."""
+
     def __post_init__(self) -> None:
         if not self.store_url:
-            raise ValueError("STORE_URL must not be empty (e.g. sqlite:///predictions.db, dynamodb://table)")
+            raise ConfigurationError("STORE_URL", self.store_url, "must not be empty",
+                                     "unset it for sqlite:///predictions.db, or name a store (see the README)")
         if self.api_key is not None:
             _check_api_key(self.api_key)
         if self.predict_requires_key and not self.api_key:
-            raise ValueError("PREDICT_REQUIRES_KEY is true but API_KEY is not set")
+            raise ConfigurationError("PREDICT_REQUIRES_KEY", "true", "needs API_KEY, which is not set",
+                                     "set API_KEY too, or unset PREDICT_REQUIRES_KEY")
         _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, MAX_MAX_BODY_BYTES)
         _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
+        if self.web_concurrency is not None:
+            _check_range("WEB_CONCURRENCY", self.web_concurrency, 1, MAX_WEB_CONCURRENCY)
         if self.log_level not in LOG_LEVELS:
-            raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+            raise ConfigurationError("LOG_LEVEL", self.log_level, "is not a log level",
+                                     f"use one of {', '.join(LOG_LEVELS)}")
 
     @property
     def on_heroku(self) -> bool:
@@ -101,6 +126,7 @@ class Settings:
             dynamodb_endpoint_url=get("AWS_ENDPOINT_URL_DYNAMODB"),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             dyno=get("DYNO"),
+            web_concurrency=_parse_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY"), None),
         )
 
 
@@ -110,25 +136,28 @@ def _parse_bool(name: str, raw: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
+    raise ConfigurationError(name, raw, "is not true or false", "use true or false (1/0, yes/no, on/off)")
 
 
-def _parse_int(name: str, raw: str | None, default: int) -> int:
+def _parse_int(name: str, raw: str | None, default: int | None) -> Any:
     if raw is None:
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+        raise ConfigurationError(name, raw, "is not a whole number", "use digits only, or unset it") from None
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+        raise ConfigurationError(name, value, f"must be a whole number from {low} to {high}",
+                                 f"set a value from {low} to {high}, or unset it for the default")
 
 
 def _check_api_key(key: str) -> None:
     # Header values are ASCII text without surrounding whitespace; a key that cannot be sent
     # verbatim in a header could never be matched, so refuse it now rather than lock clients out.
     if not key or any(not 0x21 <= ord(ch) <= 0x7E for ch in key):
-        raise ValueError("API_KEY must be printable ASCII without spaces")
+        raise ConfigurationError("API_KEY", key, "must be printable ASCII without spaces",
+                                 "choose a key of printable ASCII characters, e.g. from `openssl rand -hex 32`",
+                                 secret=True)

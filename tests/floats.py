@@ -33,7 +33,8 @@ def differences(actual: Any, expected: Any, path: str = "") -> list[str]:
     numbers = (int, float)
     if isinstance(actual, float) and isinstance(expected, numbers) and not isinstance(expected, bool):
         return [] if close(actual, float(expected)) else [f"{path or '.'}: {actual!r} != {expected!r}"]
-    return [] if actual == expected and type(actual) is type(expected) else [f"{path or '.'}: {actual!r} != {expected!r}"]
+    same = actual == expected and type(actual) is type(expected)
+    return [] if same else [f"{path or '.'}: {actual!r} != {expected!r}"]
 
 
 def assert_reproduced(actual: Any, expected: Any) -> None:

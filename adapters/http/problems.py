@@ -89,6 +89,17 @@ INTERNAL = ProblemType(
     "Something failed on the server's side; the response says nothing more, the log has the details "
     "under the same request id.",
 )
+BAD_EVENT = ProblemType(
+    "bad-event", 400, "Not an HTTP event",
+    "AWS Lambda only: the function was invoked with an event that is not a well-formed API Gateway, "
+    "Function URL or ALB request (a direct invoke, a field of the wrong type, a body that is not base64); "
+    "`detail` says which field.",
+)
+MISCONFIGURED = ProblemType(
+    "misconfigured", 503, "Service misconfigured",
+    "AWS Lambda only: the function's cold start could not build the service (a bad setting or model); "
+    "its log names the variable and the fix. Nothing was read or stored.",
+)
 STORE_UNAVAILABLE = ProblemType(
     "store-unavailable", 503, "Store unavailable",
     "The prediction store cannot be reached or failed; nothing was half-written. Retry later.",
@@ -96,7 +107,7 @@ STORE_UNAVAILABLE = ProblemType(
 
 PROBLEM_TYPES: tuple[ProblemType, ...] = (
     MALFORMED, UNAUTHORIZED, NOT_FOUND, UNKNOWN_PREDICTION, METHOD_NOT_ALLOWED, CONFLICT,
-    TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION, INTERNAL, STORE_UNAVAILABLE,
+    TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, VALIDATION, INTERNAL, STORE_UNAVAILABLE, BAD_EVENT, MISCONFIGURED,
 )
 
 # The table: error class -> problem type. Subclasses inherit their base's entry

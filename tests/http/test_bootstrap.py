@@ -11,8 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.bootstrap import build_service, create_app
-from adapters.settings import Settings
-from core.errors import ModelError
+from adapters.settings import ConfigurationError, Settings
 
 
 def test_build_service_wires_the_model_and_the_configured_store(tmp_path: Path) -> None:
@@ -40,10 +39,12 @@ def test_no_heroku_warning_off_heroku_or_with_dynamodb(settings: Settings, caplo
 
 
 def test_a_bad_store_url_or_model_dir_fails_at_startup(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="store URL"):
+    with pytest.raises(ConfigurationError, match="^STORE_URL='postgres://db': not a store URL") as store_error:
         create_app(Settings(store_url="postgres://db"))
-    with pytest.raises(ModelError):
+    with pytest.raises(ConfigurationError, match="^MODEL_DIR=.*manifest.json is missing") as model_error:
         create_app(Settings(store_url="memory://", model_dir=tmp_path))
+    assert store_error.value.variable == "STORE_URL" and "sqlite:///" in store_error.value.fix
+    assert model_error.value.variable == "MODEL_DIR" and "core.package" in model_error.value.fix
 
 
 def test_the_asgi_module_builds_its_app_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

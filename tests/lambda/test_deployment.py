@@ -70,7 +70,8 @@ def test_serverless_yml_points_at_the_handler_the_table_and_the_package() -> Non
 
 def test_procfile_serves_the_asgi_app_on_herokus_port() -> None:
     web = (ROOT / "Procfile").read_text().strip()
-    assert re.fullmatch(r"web: python -m adapters\.serve .*--port \$PORT --workers \$\{WEB_CONCURRENCY:-2\}.*", web)
+    workers = r"WEB_CONCURRENCY=\$\{WEB_CONCURRENCY:-2\}"
+    assert re.fullmatch(rf"web: {workers} python -m adapters\.serve .*--port \$PORT.*", web)
     assert (ROOT / ".python-version").read_text().strip() == "3.11"
 
 

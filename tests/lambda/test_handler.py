@@ -6,6 +6,7 @@ import base64
 import copy
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 EVENTS = Path(__file__).parent / "events"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Handler = Callable[[Any, Any], dict[str, Any]]
+Change = Callable[[], Any]
 RECORD_FIELDS = {
     "id", "observation_id", "observation", "proba", "predicted_class", "threshold", "model_version",
     "true_class", "warnings", "created_at", "updated_at",
@@ -202,3 +204,170 @@ def test_health_and_docs_through_a_function_url(handler: Handler) -> None:
         assert response["statusCode"] == 200, path
         assert response["isBase64Encoded"] is False
         assert header(response, "content-type") == media_type
+
+
+# handler.handler never raises: every event that is not a well-formed HTTP event gets a 400 problem
+# in the shape of the event it came closest to, and one log line saying what was wrong. Each of
+# these raised inside Mangum before adapters/lambda_events.py (Lambda answers that with an opaque
+# 502, and retries an asynchronous invoke).
+
+
+
+def v2(**changes: Any) -> dict[str, Any]:
+    request = event("function_url_list")
+    request.update(changes)
+    return request
+
+
+def v2_without(*names: str) -> dict[str, Any]:
+    request = event("function_url_list")
+    for name in names:
+        del request[name]
+    return request
+
+
+def v2_context(**http: Any) -> dict[str, Any]:
+    request = event("function_url_list")
+    request["requestContext"]["http"] = http
+    return request
+
+
+def alb(**changes: Any) -> dict[str, Any]:
+    request = event("alb_update")
+    request.update(changes)
+    return request
+
+
+def alb_without_headers() -> dict[str, Any]:
+    request = event("alb_update")
+    del request["headers"]
+    return request
+
+
+def v2_post(body: Any, encoded: bool) -> dict[str, Any]:
+    request = event("http_api_v2_batch_base64")
+    request["body"], request["isBase64Encoded"] = body, encoded
+    return request
+
+
+# (name, event builder, the shape of the answer, words the problem must contain)
+BAD_EVENTS: list[tuple[str, Change, str, str]] = [
+    ("empty object", lambda: {}, "http-api-v2", "requestContext"),
+    ("None", lambda: None, "http-api-v2", "not an object"),
+    ("a list", lambda: [1, 2], "http-api-v2", "not an object"),
+    ("a string", lambda: "POST /predict", "http-api-v2", "not an object"),
+    ("a bare observation (direct invoke)", lambda: {"Age": 22.0, "Sex": "male"}, "http-api-v2", "direct invoke"),
+    ("v2 headers null", lambda: v2(headers=None), "http-api-v2", "headers"),
+    ("v2 rawQueryString null", lambda: v2(rawQueryString=None), "http-api-v2", "rawQueryString"),
+    ("v2 body is an object", lambda: v2_post({"id": 1}, False), "http-api-v2", "body must be a string"),
+    ("v2 empty requestContext.http", lambda: v2_context(), "http-api-v2", "requestContext.http.method"),
+    ("v2 no requestContext", lambda: v2_without("requestContext"), "http-api-v2", "requestContext"),
+    ("version 3.0", lambda: v2(version="3.0"), "http-api-v2", "payload version"),
+    ("base64 flag on a body that is not base64", lambda: v2_post("{not base64!}", True), "http-api-v2", "base64"),
+    ("ALB without headers", alb_without_headers, "alb", "headers"),
+    ("ALB headers null", lambda: alb(headers=None), "alb", "headers"),
+    ("REST v1 httpMethod missing", lambda: {**event("apigw_rest_v1_predict"), "httpMethod": None}, "rest-api-v1",
+     "httpMethod"),
+    ("REST v1 header value not a string", lambda: {**event("apigw_rest_v1_predict"), "headers": {"accept": 1}},
+     "rest-api-v1", "headers"),
+    ("v2 Host with a port that is not a number", lambda: v2(headers={"host": "example.com:https"}), "http-api-v2",
+     "Host"),
+    ("v2 cookies not a list", lambda: v2(cookies="a=1"), "http-api-v2", "cookies"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "shape", "words"), BAD_EVENTS, ids=[b[0] for b in BAD_EVENTS])
+def test_a_malformed_event_gets_a_400_problem_and_one_log_line(
+    handler: Handler, caplog: pytest.LogCaptureFixture, name: str, make: Change, shape: str, words: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="sklearn_serve"):
+        response = handler(make(), FakeContext())
+
+    assert response["statusCode"] == 400, name
+    assert response["isBase64Encoded"] is False
+    assert header(response, "content-type") == "application/problem+json"
+    problem = body_of(response)
+    assert problem["type"].endswith("/bad-event") and problem["status"] == 400
+    assert words in problem["detail"], problem["detail"]
+    assert problem["request_id"] == FakeContext.aws_request_id
+    assert ("statusDescription" in response) == (shape == "alb")
+    lines = [r for r in caplog.records if r.name == "sklearn_serve.lambda"]
+    assert len(lines) == 1
+    logged = json.loads(lines[0].getMessage())
+    assert logged["event"] == "bad_lambda_event" and logged["shape"] == shape and words in logged["problem"]
+
+
+def test_an_alb_event_with_multi_value_headers_is_answered_with_multi_value_headers(handler: Handler) -> None:
+    request = event("alb_update")
+    request["multiValueHeaders"] = {k: [v] for k, v in request.pop("headers").items()}
+    request["body"] = {"id": 0}
+
+    response = handler(request, FakeContext())
+
+    assert response["statusCode"] == 400 and response["statusDescription"] == "400 Bad Request"
+    assert "headers" not in response
+    assert response["multiValueHeaders"]["content-type"] == ["application/problem+json"]
+
+
+def test_well_formed_events_of_every_kind_still_get_their_answers(handler: Handler) -> None:
+    assert handler(event("apigw_rest_v1_predict"), FakeContext())["statusCode"] == 200
+    assert handler(event("http_api_v2_batch_base64"), FakeContext())["statusCode"] == 200
+    assert handler(event("alb_update"), FakeContext())["statusCode"] == 200
+    assert handler(event("function_url_list"), FakeContext())["statusCode"] == 200
+
+
+def test_rest_v1_null_headers_and_query_strings_are_what_api_gateway_sends_when_there_are_none(
+    handler: Handler,
+) -> None:
+    request = event("apigw_rest_v1_predict")
+    request.update(headers=None, multiValueHeaders=None, queryStringParameters=None,
+                   multiValueQueryStringParameters=None)
+    response = handler(request, FakeContext())
+    assert response["statusCode"] == 200, body_of(response)
+
+
+def test_a_valid_base64_body_is_still_decoded(handler: Handler) -> None:
+    request = copy.deepcopy(event("http_api_v2_batch_base64"))
+    body = base64.b64decode(request["body"])
+    request["body"] = base64.b64encode(body).decode()
+    assert handler(request, FakeContext())["statusCode"] == 200
+
+
+def test_a_cold_start_with_a_bad_setting_logs_one_line_and_answers_503(
+    load_handler: Callable[..., Handler], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sklearn_serve"):
+        handler = load_handler(MODEL_DIR="/nonexistent/model")
+    init_lines = [json.loads(r.getMessage()) for r in caplog.records if "configuration_error" in r.getMessage()]
+    assert len(init_lines) == 1
+    assert init_lines[0]["variable"] == "MODEL_DIR"
+    assert "/nonexistent/model" in init_lines[0]["message"] and "Fix: " in init_lines[0]["message"]
+    assert not any(r.exc_info for r in caplog.records)
+
+    response = handler(event("apigw_rest_v1_predict"), FakeContext())
+
+    assert response["statusCode"] == 503
+    assert body_of(response)["type"].endswith("/misconfigured")
+
+
+def test_whatever_escapes_the_adapter_is_a_500_problem_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mangum import Mangum
+
+    from adapters.lambda_events import GuardedHandler
+
+    class FailingAdapter(Mangum):
+        def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+            raise RuntimeError("a bug below the app")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not reached")
+
+    with caplog.at_level(logging.ERROR, logger="sklearn_serve"):
+        response = GuardedHandler(FailingAdapter(app, lifespan="off"))(event("alb_update"), FakeContext())
+
+    assert response["statusCode"] == 500 and response["statusDescription"] == "500 Internal Server Error"
+    assert body_of(response)["type"].endswith("/internal")
+    assert "a bug below the app" not in response["body"]
+    assert [r.exc_info is not None for r in caplog.records if r.name == "sklearn_serve.lambda"] == [True]

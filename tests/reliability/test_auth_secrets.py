@@ -174,5 +174,5 @@ def test_a_refused_api_key_stops_startup_without_printing_the_key(tmp_path: Path
                           check=False)
 
     assert done.returncode != 0
-    assert "API_KEY must be printable ASCII without spaces" in done.stderr + done.stdout
+    assert "API_KEY=(hidden): must be printable ASCII without spaces" in done.stderr + done.stdout
     assert KEY not in done.stderr + done.stdout
