@@ -96,6 +96,13 @@ class PredictionRecord:
             and (canonical_json(self.observation) == canonical_json(other.observation))
         )
 
+    def as_made(self) -> PredictionRecord:
+        """The record as it was when the prediction was made: no outcome, `updated_at` = `created_at`.
+
+        What a caller who may not see outcomes gets back when it replays a stored prediction.
+        """
+        return replace(self, true_class=None, updated_at=self.created_at)
+
     def with_outcome(self, true_class: int, now: datetime) -> PredictionRecord:
         return replace(self, true_class=true_class, updated_at=now)
 

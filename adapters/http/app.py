@@ -113,6 +113,10 @@ class Api:
         request.scope.setdefault("state", {})[METRIC_EVENTS] = Metrics.prediction_events(
             (r.model_version, r.predicted_class) for r in stored.values()
         )
+        if self.guard.enabled and not all(created for _, created in results) and not self.guard.allows(request.headers):
+            # A replay returns the stored record, whose outcome is as private as /predictions':
+            # without the key it comes back as it was made.
+            results = [(record if created else record.as_made(), created) for record, created in results]
         if is_batch:
             return json_response({"predictions": [record.as_json() for record, _ in results]})
         return json_response(results[0][0].as_json())

@@ -19,6 +19,14 @@ class ApiKeyGuard:
     def enabled(self) -> bool:
         return self._key is not None
 
+    def allows(self, headers: Headers) -> bool:
+        """True when the request may see what the key protects (no key configured, or the right one)."""
+        try:
+            self.check(headers)
+        except (MissingCredentials, InvalidCredentials):
+            return False
+        return True
+
     def check(self, headers: Headers) -> None:
         """Return if the request may pass; raise MissingCredentials or InvalidCredentials if not."""
         if self._key is None:

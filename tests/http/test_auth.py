@@ -97,3 +97,76 @@ def test_the_document_declares_security_only_where_the_key_is_needed(make_client
     assert set(locked["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert not any("401" in op["responses"] for ops in unlocked["paths"].values() for op in ops.values())
     assert "securitySchemes" not in unlocked["components"]
+
+
+def outcome_recorded(locked: TestClient) -> dict:
+    """Prediction 0 of `locked`, with its outcome recorded by a caller with the key."""
+    updated = locked.post("/update", json={"id": 0, "true_class": 1}, headers={"X-API-Key": KEY})
+    assert updated.status_code == 200 and updated.json()["true_class"] == 1
+    assert updated.json()["updated_at"] != updated.json()["created_at"]
+    return updated.json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}])
+def test_a_replay_without_the_key_does_not_show_the_recorded_outcome(
+    locked: TestClient, passenger: dict, headers: dict
+) -> None:
+    stored = outcome_recorded(locked)
+
+    replay = locked.post("/predict", json={"id": 0, "observation": passenger}, headers=headers)
+
+    assert replay.status_code == 200
+    assert replay.json()["true_class"] is None
+    assert replay.json()["updated_at"] == replay.json()["created_at"] == stored["created_at"]
+    assert {k: v for k, v in replay.json().items() if k not in ("true_class", "updated_at")} == {
+        k: v for k, v in stored.items() if k not in ("true_class", "updated_at")
+    }
+
+
+def test_a_batch_replay_without_the_key_does_not_show_the_recorded_outcome(
+    locked: TestClient, passenger: dict
+) -> None:
+    outcome_recorded(locked)
+    batch = {"observations": [{"id": 0, "observation": passenger}, {"id": 1, "observation": passenger},
+                              {"id": 0, "observation": passenger}]}
+
+    replay = locked.post("/predict", json=batch)
+
+    assert replay.status_code == 200
+    assert [(p["id"], p["true_class"], p["updated_at"] == p["created_at"]) for p in replay.json()["predictions"]] == [
+        (0, None, True), (1, None, True), (0, None, True)
+    ]
+
+
+def test_a_replay_with_the_key_shows_the_stored_record_whole(locked: TestClient, passenger: dict) -> None:
+    stored = outcome_recorded(locked)
+
+    with_key = {"Authorization": f"Bearer {KEY}"}
+    replay = locked.post("/predict", json={"id": 0, "observation": passenger}, headers=with_key)
+
+    assert replay.json() == stored
+
+
+def test_without_an_api_key_configured_a_replay_shows_the_stored_record(
+    make_client: MakeClient, passenger: dict
+) -> None:
+    client = make_client()
+    client.post("/predict", json={"id": 0, "observation": passenger})
+    client.post("/update", json={"id": 0, "true_class": 0})
+
+    assert client.post("/predict", json={"id": 0, "observation": passenger}).json()["true_class"] == 0
+
+
+def test_no_open_route_shows_an_outcome_or_its_time(locked: TestClient, passenger: dict) -> None:
+    """Every route a caller without the key may reach, after an outcome was recorded."""
+    stored = outcome_recorded(locked)
+    answers = [locked.get(path).text for path in OPEN]
+    answers += [
+        locked.post("/predict", json={"id": 0, "observation": {**passenger, "Age": 30.0}}).text,  # 409
+        locked.post("/predict", json={"observations": [{"id": 0, "observation": {**passenger, "Age": 30.0}}]}).text,
+        locked.post("/predict", json={"id": 0, "observation": passenger}).text,
+        locked.get("/stats").text, locked.get("/metrics").text,  # 401
+    ]
+    for answer in answers:
+        assert stored["updated_at"] not in answer
+        assert '"true_class":1' not in answer.replace(" ", "")
