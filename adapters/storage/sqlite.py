@@ -329,8 +329,16 @@ class SqliteStore:
         return Page([_record(row[:10]) for row in page], next_cursor)
 
     def check(self) -> None:
-        with self._use(self._reader) as conn:
-            conn.execute("SELECT 1 FROM predictions LIMIT 1").fetchall()
+        """StorageError unless the store can take a write: one committed write of one row, so a
+        full disk, a read-only file or directory, or a lock file that cannot be opened shows here."""
+        with self._commit_lock, self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS store_checks"
+                " (id INTEGER PRIMARY KEY CHECK (id = 1), checks INTEGER NOT NULL)"
+            )
+            conn.execute(
+                "INSERT INTO store_checks (id, checks) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET checks = checks + 1"
+            )
 
     def close(self) -> None:
         """Close this process's connections; the store opens new ones if it is used again."""
@@ -377,11 +385,14 @@ class SqliteStore:
         between a queue and a lottery. SQLite's busy timeout stays as the bound for writers
         that do not take this lock.
         """
-        if self._lock_pid != os.getpid():
-            # A forked child needs its own open file: flock() locks belong to the open file.
-            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-            self._lock_pid = os.getpid()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            if self._lock_pid != os.getpid():
+                # A forked child needs its own open file: flock() locks belong to the open file.
+                self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                self._lock_pid = os.getpid()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError as e:  # a read-only lock file or directory, a path that is not a directory
+            raise StorageError(f"cannot lock SQLite store {self.path!r} ({self.path}.lock): {e}") from e
         try:
             yield
         finally:

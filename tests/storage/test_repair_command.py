@@ -61,7 +61,7 @@ def test_bad_settings_are_reported_with_exit_status_2() -> None:
 
     assert main([], {"STORE_URL": "postgres://nowhere"}, stdout, stderr) == 2
 
-    assert "unsupported store URL" in stderr.getvalue()
+    assert "STORE_URL='postgres://nowhere': not a store URL" in stderr.getvalue()
     assert stdout.getvalue() == ""
 
 
