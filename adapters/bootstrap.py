@@ -54,7 +54,7 @@ def build_service(settings: Settings) -> PredictionService:
             if settings.store_url.startswith("dynamodb://") else "not a store URL this service knows"
         )
         raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from None
-    return PredictionService(model, store, utc_now)
+    return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
 
 
 def check_startup(settings: Settings) -> None:

@@ -16,12 +16,14 @@ from typing import Any
 
 from core.model import DEFAULT_MODEL_DIR
 from core.ports import MAX_BATCH
+from core.records import DEFAULT_MAX_STRING_LENGTH
 
 DEFAULT_STORE_URL = "sqlite:///predictions.db"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_BATCH = 100
 # Upper bounds keep a typo (an extra zero or three) from turning into a memory problem.
 MAX_MAX_BODY_BYTES = 64 << 20
+MAX_MAX_STRING_LENGTH = 65536
 # A batch is stored all or nothing in one write; every store takes at most core's MAX_BATCH.
 MAX_MAX_BATCH = MAX_BATCH
 # Each worker holds the model and a store connection; more than this on one dyno is a typo.
@@ -65,6 +67,10 @@ class Settings:
     max_batch: int = DEFAULT_MAX_BATCH
     """MAX_BATCH: most observations one batch POST /predict may carry."""
 
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH
+    """MAX_STRING_LENGTH: most characters of any string in an observation (a category, another
+    key or its value); longer ones are 422. It bounds the size of stored records and of a page."""
+
     aws_region: str | None = None
     """AWS_REGION (or AWS_DEFAULT_REGION): region of the DynamoDB table."""
 
@@ -92,6 +98,7 @@ class Settings:
                                      "set API_KEY too, or unset PREDICT_REQUIRES_KEY")
         _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, MAX_MAX_BODY_BYTES)
         _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
+        _check_range("MAX_STRING_LENGTH", self.max_string_length, 1, MAX_MAX_STRING_LENGTH)
         if self.web_concurrency is not None:
             _check_range("WEB_CONCURRENCY", self.web_concurrency, 1, MAX_WEB_CONCURRENCY)
         if self.log_level not in LOG_LEVELS:
@@ -122,6 +129,7 @@ class Settings:
             predict_requires_key=_parse_bool("PREDICT_REQUIRES_KEY", environ.get("PREDICT_REQUIRES_KEY", "")),
             max_body_bytes=_parse_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), DEFAULT_MAX_BODY_BYTES),
             max_batch=_parse_int("MAX_BATCH", get("MAX_BATCH"), DEFAULT_MAX_BATCH),
+            max_string_length=_parse_int("MAX_STRING_LENGTH", get("MAX_STRING_LENGTH"), DEFAULT_MAX_STRING_LENGTH),
             aws_region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
             dynamodb_endpoint_url=get("AWS_ENDPOINT_URL_DYNAMODB"),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),

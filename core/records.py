@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from core.errors import FieldError, InvalidRequest
+from core.schema import WARNING_QUOTE
 
 PredictionId = int | str
 
 MAX_ID_LENGTH = 256
+# What a stored observation may hold (observation_problems): its size bounds a page of records.
+DEFAULT_MAX_STRING_LENGTH = 256
+MAX_EXTRA_KEYS = 8
 # Ids travel through JSON and DynamoDB numbers; keep them exact in both.
 MAX_ABS_INT_ID = 2**53 - 1
 # Built once: `json.dumps` with options builds an encoder per call (4 µs), and every write
@@ -43,6 +48,58 @@ def id_problem(value: Any) -> str | None:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         return "must not contain control characters"
     return None
+
+
+def observation_problems(
+    observation: Any, features: Collection[str], max_string_length: int, prefix: str = ""
+) -> list[FieldError]:
+    """What makes `observation` too big to store, as errors named `<prefix>observation.<key>`.
+
+    Every string (a feature's value, another key or its value) is at most `max_string_length`
+    characters, and besides its features an observation holds at most MAX_EXTRA_KEYS other keys,
+    each with a string, number, boolean or null: so a stored observation, and a page of them,
+    has a size known in advance (see the README). Everything else is the schema's to check.
+    """
+    if not isinstance(observation, dict):
+        return []
+    errors = []
+    extra = 0
+    for key, value in observation.items():
+        name = f"{prefix}observation.{key}"
+        if key not in features:
+            extra += 1
+            if len(key) > max_string_length:
+                problem = f"has a key longer than {max_string_length} characters"
+                errors.append(FieldError(f"{prefix}observation", problem))
+                continue
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                errors.append(FieldError(name, "is not a feature: it may only be a string, number, boolean or null"))
+                continue
+        if isinstance(value, str) and len(value) > max_string_length:
+            errors.append(FieldError(name, f"must be at most {max_string_length} characters, got {len(value)}"))
+    if extra > MAX_EXTRA_KEYS:
+        problem = f"has {extra} keys that are not features; at most {MAX_EXTRA_KEYS}"
+        errors.append(FieldError(f"{prefix}observation", problem))
+    return errors
+
+
+def max_record_json_bytes(feature_names: Collection[str], max_string_length: int) -> int:
+    """An upper bound of one stored record's JSON as the API returns it (UTF-8), for a model with
+    these features when every observation passed `observation_problems`.
+
+    Each character takes at most 6 bytes (a control character's `\\u0001`); each key of the
+    observation (its features and up to MAX_EXTRA_KEYS others) appears with its value, and in
+    at most one warning. A page of `n` records is at
+    most `n` times this, plus a few bytes.
+    """
+    key_length = max([max_string_length, *(len(name) for name in feature_names)])
+    value_bytes = max(6 * max_string_length, 32)  # a number's text is at most 24 characters
+    entry = 6 * key_length + value_bytes + 8
+    # A warning quotes at most WARNING_QUOTE characters of a key and of a value (a feature's
+    # name in full), in at most 60 characters of its own.
+    warning = 6 * max(WARNING_QUOTE, *(len(name) for name in feature_names)) + 6 * (WARNING_QUOTE + 1) + 60
+    fixed = 1024 + 2 * 6 * MAX_ID_LENGTH  # proba, version, times...; the id twice (id, observation_id)
+    return fixed + (len(feature_names) + MAX_EXTRA_KEYS) * (entry + warning)
 
 
 def check_id(value: Any, field_name: str = "id") -> PredictionId:

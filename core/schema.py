@@ -15,6 +15,8 @@ from core.errors import FieldError, InvalidObservation
 NUMBER_KINDS = ("integer", "number")
 # Beyond this a number is not a measurement but an accident, and its products overflow floats.
 MAX_ABS_NUMBER = 1e15
+# Most characters of a client's text that a warning repeats.
+WARNING_QUOTE = 64
 KINDS = (*NUMBER_KINDS, "category")
 
 
@@ -132,7 +134,7 @@ class Schema:
                 if not isinstance(value, str):
                     errors.append(FieldError(name, f"must be a string, got {_type_name(value)}"))
                 elif value not in feature.categories:
-                    warnings.append(f"{feature.name}: category {value!r} was not seen in training")
+                    warnings.append(f"{feature.name}: category {quoted(value)} was not seen in training")
                 continue
             problem = _number_problem(feature, value)
             if problem:
@@ -150,10 +152,19 @@ class Schema:
                     if strict:
                         errors.append(FieldError(field_prefix + str(key), "is not a feature of this model"))
                     else:
-                        warnings.append(f"{key}: not a feature of this model, ignored")
+                        warnings.append(f"{shortened(str(key))}: not a feature of this model, ignored")
         if errors:
             raise InvalidObservation(errors)
         return values, warnings
+
+
+def shortened(text: str) -> str:
+    """`text` cut to WARNING_QUOTE characters: a warning stays short whatever the client sent."""
+    return text if len(text) <= WARNING_QUOTE else text[:WARNING_QUOTE] + "…"
+
+
+def quoted(text: str) -> str:
+    return repr(shortened(text))
 
 
 def _number_problem(feature: Feature, value: Any) -> str | None:

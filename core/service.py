@@ -12,7 +12,16 @@ from core.errors import FieldError, InvalidObservation, InvalidRequest
 from core.model import Model
 from core.ports import MAX_BATCH, AggregateRow, PredictionStore
 from core.predict import Prediction, predict_many
-from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_problem, normalized_id
+from core.records import (
+    DEFAULT_MAX_STRING_LENGTH,
+    Page,
+    PredictionId,
+    PredictionRecord,
+    canonical_json,
+    id_problem,
+    normalized_id,
+    observation_problems,
+)
 
 MAX_LIST_LIMIT = 1000
 
@@ -44,12 +53,22 @@ class PredictionService:
     """Scores observations with one model and records every answer in one store.
 
     `clock` returns the current timezone-aware UTC time; it is injected so the core stays pure.
+    `max_string_length` bounds every string of a stored observation (see
+    `core.records.observation_problems`).
     """
 
-    def __init__(self, model: Model, store: PredictionStore, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        model: Model,
+        store: PredictionStore,
+        clock: Callable[[], datetime],
+        max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+    ) -> None:
         self.model = model
         self.store = store
         self.clock = clock
+        self.max_string_length = max_string_length
+        self._feature_names = frozenset(model.schema.names)
 
     def predict(self, prediction_id: Any, observation: Any, strict: bool = False) -> tuple[PredictionRecord, bool]:
         """Score and store one observation; returns (record, created). Retries return the stored record."""
@@ -83,6 +102,7 @@ class PredictionService:
         repeat_of: dict[int, int] = {}
         for index, (prediction_id, observation) in enumerate(items):
             prefix = f"{index}." if prefix_errors else ""
+            errors.extend(observation_problems(observation, self._feature_names, self.max_string_length, prefix))
             problem = id_problem(prediction_id)
             if problem:
                 errors.append(FieldError(f"{prefix}id", problem))

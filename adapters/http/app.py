@@ -82,6 +82,7 @@ class Api:
             service.model,
             max_batch=settings.max_batch,
             max_body_bytes=settings.max_body_bytes,
+            max_string_length=settings.max_string_length,
             protected=self.protected if self.guard.enabled else (),
             auth_enabled=self.guard.enabled,
         )

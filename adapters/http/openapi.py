@@ -34,7 +34,7 @@ from adapters.http.problems import (
 from adapters.http.shapes import MAX_VERSION_LENGTH
 from core.model import Model
 from core.quality import CALIBRATION_BINS
-from core.records import MAX_ABS_INT_ID, MAX_ID_LENGTH
+from core.records import DEFAULT_MAX_STRING_LENGTH, MAX_ABS_INT_ID, MAX_EXTRA_KEYS, MAX_ID_LENGTH
 from core.schema import MAX_ABS_NUMBER, Feature
 from core.service import MAX_LIST_LIMIT
 
@@ -44,7 +44,13 @@ TEXT = "text/plain"
 
 
 def openapi_document(
-    model: Model, *, max_batch: int, max_body_bytes: int, protected: Iterable[str], auth_enabled: bool
+    model: Model,
+    *,
+    max_batch: int,
+    max_body_bytes: int,
+    protected: Iterable[str],
+    auth_enabled: bool,
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
 ) -> dict[str, Any]:
     """The document; `protected` holds the operation ids that need the API key."""
     protected = set(protected)
@@ -310,7 +316,7 @@ def openapi_document(
                     "schema": {"type": "string"},
                 }
             },
-            "schemas": _schemas(model, max_batch),
+            "schemas": _schemas(model, max_batch, max_string_length),
         },
     }
     if auth_enabled:
@@ -321,10 +327,11 @@ def openapi_document(
     return document
 
 
-def _feature_schema(feature: Feature) -> dict[str, Any]:
+def _feature_schema(feature: Feature, max_string_length: int) -> dict[str, Any]:
     kind = {"integer": "integer", "number": "number", "category": "string"}[feature.kind]
     schema: dict[str, Any] = {"type": [kind, "null"] if feature.nullable else kind}
     if feature.kind == "category":
+        schema["maxLength"] = max_string_length
         schema["description"] = (
             f"Seen in training: {', '.join(feature.categories[:20])}{', …' if len(feature.categories) > 20 else ''}. "
             "Other values are accepted with a warning."
@@ -341,7 +348,7 @@ def _feature_schema(feature: Feature) -> dict[str, Any]:
     return schema
 
 
-def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
+def _schemas(model: Model, max_batch: int, max_string_length: int) -> dict[str, Any]:
     prediction_id = {
         "description": "Chosen by the client; 1 and \"1\" are different ids.",
         "oneOf": [
@@ -352,10 +359,13 @@ def _schemas(model: Model, max_batch: int) -> dict[str, Any]:
     observation = {
         "type": "object",
         "description": "One row of features. Keys that are not features are ignored with a warning "
-        "(errors with strict: true).",
-        "properties": {f.name: _feature_schema(f) for f in model.schema.features},
+        f"(errors with strict: true): at most {MAX_EXTRA_KEYS} of them, with scalar values. Every string, "
+        f"keys included, is at most {max_string_length} characters (MAX_STRING_LENGTH).",
+        "properties": {f.name: _feature_schema(f, max_string_length) for f in model.schema.features},
         "required": model.schema.names,
-        "additionalProperties": True,
+        "maxProperties": len(model.schema.features) + MAX_EXTRA_KEYS,
+        "propertyNames": {"maxLength": max_string_length},
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": max_string_length},
     }
     strict_observation = {
         **observation,

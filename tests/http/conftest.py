@@ -41,10 +41,11 @@ def make_client(model: Model) -> Iterator[MakeClient]:
     clients: list[TestClient] = []
 
     def make(store: PredictionStore | None = None, **settings: Any) -> TestClient:
-        service = PredictionService(model, store if store is not None else MemoryStore(), TickingClock())
+        configured = Settings(store_url="memory://", **settings)
+        service = PredictionService(model, store if store is not None else MemoryStore(), TickingClock(),
+                                    max_string_length=configured.max_string_length)
         # raise_server_exceptions=False: a 500 must be answered by the app itself, as in production.
-        client = TestClient(build_app(service, Settings(store_url="memory://", **settings)),
-                            raise_server_exceptions=False)
+        client = TestClient(build_app(service, configured), raise_server_exceptions=False)
         clients.append(client)
         return client
 

@@ -33,7 +33,8 @@ FIGURES = Path(os.environ.get("RELIABILITY_FIGURES", ROOT / ".pytest_cache" / "r
 # Variables the service reads (adapters/settings.py) or that would point boto at a real account:
 # a test server sees only what the test gives it.
 SERVICE_VARIABLES = (
-    "STORE_URL", "MODEL_DIR", "API_KEY", "PREDICT_REQUIRES_KEY", "MAX_BODY_BYTES", "MAX_BATCH", "LOG_LEVEL",
+    "STORE_URL", "MODEL_DIR", "API_KEY", "PREDICT_REQUIRES_KEY", "MAX_BODY_BYTES", "MAX_BATCH", "MAX_STRING_LENGTH",
+    "LOG_LEVEL",
     "DYNO", "WEB_CONCURRENCY", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 )
