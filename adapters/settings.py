@@ -24,6 +24,8 @@ DEFAULT_MAX_BATCH = 100
 # Upper bounds keep a typo (an extra zero or three) from turning into a memory problem.
 MAX_MAX_BODY_BYTES = 64 << 20
 MAX_MAX_STRING_LENGTH = 65536
+DEFAULT_REQUEST_TIMEOUT = 15
+MAX_REQUEST_TIMEOUT = 600
 # A batch is stored all or nothing in one write; every store takes at most core's MAX_BATCH.
 MAX_MAX_BATCH = MAX_BATCH
 # Each worker holds the model and a store connection; more than this on one dyno is a typo.
@@ -71,6 +73,11 @@ class Settings:
     """MAX_STRING_LENGTH: most characters of any string in an observation (a category, another
     key or its value); longer ones are 422. It bounds the size of stored records and of a page."""
 
+    request_timeout: int = DEFAULT_REQUEST_TIMEOUT
+    """REQUEST_TIMEOUT: seconds a client has to send a whole request (headers and body), from the
+    connection's opening or the request's first byte; then the server closes the connection.
+    Under uvicorn only (Lambda receives whole requests)."""
+
     aws_region: str | None = None
     """AWS_REGION (or AWS_DEFAULT_REGION): region of the DynamoDB table."""
 
@@ -99,6 +106,7 @@ class Settings:
         _check_range("MAX_BODY_BYTES", self.max_body_bytes, 1, MAX_MAX_BODY_BYTES)
         _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
         _check_range("MAX_STRING_LENGTH", self.max_string_length, 1, MAX_MAX_STRING_LENGTH)
+        _check_range("REQUEST_TIMEOUT", self.request_timeout, 1, MAX_REQUEST_TIMEOUT)
         if self.web_concurrency is not None:
             _check_range("WEB_CONCURRENCY", self.web_concurrency, 1, MAX_WEB_CONCURRENCY)
         if self.log_level not in LOG_LEVELS:
@@ -130,6 +138,7 @@ class Settings:
             max_body_bytes=_parse_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), DEFAULT_MAX_BODY_BYTES),
             max_batch=_parse_int("MAX_BATCH", get("MAX_BATCH"), DEFAULT_MAX_BATCH),
             max_string_length=_parse_int("MAX_STRING_LENGTH", get("MAX_STRING_LENGTH"), DEFAULT_MAX_STRING_LENGTH),
+            request_timeout=_parse_int("REQUEST_TIMEOUT", get("REQUEST_TIMEOUT"), DEFAULT_REQUEST_TIMEOUT),
             aws_region=get("AWS_REGION") or get("AWS_DEFAULT_REGION"),
             dynamodb_endpoint_url=get("AWS_ENDPOINT_URL_DYNAMODB"),
             log_level=(get("LOG_LEVEL") or "INFO").upper(),

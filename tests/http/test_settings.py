@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.settings import Settings
+from adapters.settings import ConfigurationError, Settings
 from core.model import DEFAULT_MODEL_DIR
 
 
@@ -34,6 +34,9 @@ def test_every_variable_is_read() -> None:
             "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:5000",
             "LOG_LEVEL": "debug",
             "DYNO": "web.1",
+            "WEB_CONCURRENCY": "3",
+            "MAX_STRING_LENGTH": "64",
+            "REQUEST_TIMEOUT": "30",
             "UNRELATED": "ignored",
         }
     )
@@ -48,6 +51,9 @@ def test_every_variable_is_read() -> None:
         dynamodb_endpoint_url="http://127.0.0.1:5000",
         log_level="DEBUG",
         dyno="web.1",
+        web_concurrency=3,
+        max_string_length=64,
+        request_timeout=30,
     )
     assert settings.on_heroku
 
@@ -69,15 +75,22 @@ def test_an_empty_api_key_means_no_key() -> None:
         ({"MAX_BODY_BYTES": "1.5"}, "MAX_BODY_BYTES"),
         ({"MAX_BODY_BYTES": "-1"}, "MAX_BODY_BYTES"),
         ({"PREDICT_REQUIRES_KEY": "maybe"}, "PREDICT_REQUIRES_KEY"),
-        ({"PREDICT_REQUIRES_KEY": "true"}, "API_KEY"),
+        ({"PREDICT_REQUIRES_KEY": "true"}, "PREDICT_REQUIRES_KEY"),  # the message names API_KEY
         ({"API_KEY": "has space"}, "API_KEY"),
         ({"API_KEY": "caf\u00e9"}, "API_KEY"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
+        ({"WEB_CONCURRENCY": "100"}, "WEB_CONCURRENCY"),
+        ({"MAX_STRING_LENGTH": "0"}, "MAX_STRING_LENGTH"),
+        ({"REQUEST_TIMEOUT": "1.5"}, "REQUEST_TIMEOUT"),
+        ({"REQUEST_TIMEOUT": "0"}, "REQUEST_TIMEOUT"),
     ],
 )
 def test_bad_values_are_a_value_error_naming_the_variable(environ: dict[str, str], named: str) -> None:
-    with pytest.raises(ValueError, match=named):
+    with pytest.raises(ConfigurationError, match=f"^{named}=") as raised:
         Settings.from_env(environ)
+    assert isinstance(raised.value, ValueError) and raised.value.variable == named and raised.value.fix
+    assert "\n" not in str(raised.value)
 
 
 def test_settings_are_frozen() -> None:
