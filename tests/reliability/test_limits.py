@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 
 from adapters.http import build_app
 from adapters.http.body import MAX_DEPTH
-from adapters.settings import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, Settings
+from adapters.settings import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, Settings
 from adapters.storage.memory import MemoryStore
-from core.model import Model, load_model
-from core.records import MAX_ABS_INT_ID, MAX_ID_LENGTH
+from core.model import Model, default_model, load_model
+from core.records import DEFAULT_MAX_STRING_LENGTH, MAX_ABS_INT_ID, MAX_ID_LENGTH, max_record_json_bytes
 from core.schema import MAX_ABS_NUMBER
 from core.service import MAX_LIST_LIMIT, PredictionService
 from tests.reliability.support import ROOT
@@ -213,4 +213,8 @@ def test_the_readme_documents_the_configurable_limits() -> None:
 
     assert f"`MAX_BODY_BYTES` | `{DEFAULT_MAX_BODY_BYTES}`" in readme
     assert f"`MAX_BATCH` | `{DEFAULT_MAX_BATCH}`" in readme
+    assert f"`MAX_STRING_LENGTH` | `{DEFAULT_MAX_STRING_LENGTH}`" in readme
+    assert f"`REQUEST_TIMEOUT` | `{DEFAULT_REQUEST_TIMEOUT}`" in readme
+    shipped = max_record_json_bytes(default_model().schema.names, DEFAULT_MAX_STRING_LENGTH)
+    assert f"{shipped:,} bytes" in readme
     assert "`413` body too large" in readme
