@@ -44,16 +44,16 @@ def build_service(settings: Settings) -> PredictionService:
             "MODEL_DIR", str(settings.model_dir), str(e),
             f"set MODEL_DIR to an artifact made by `python -m core.train` or `python -m core.package`, "
             f"or unset it for the shipped model ({DEFAULT_MODEL_DIR})",
-        ) from None
+        ) from e
     try:
         store = open_store(settings.store_url, region=settings.aws_region,
                            endpoint_url=settings.dynamodb_endpoint_url)
-    except ValueError:
+    except ValueError as e:
         problem = (
             "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it"
             if settings.store_url.startswith("dynamodb://") else "not a store URL this service knows"
         )
-        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from None
+        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from e
     return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
 
 
@@ -65,7 +65,7 @@ def check_startup(settings: Settings) -> None:
         service.store.check()
     except StorageError as e:
         raise ConfigurationError("STORE_URL", settings.store_url, f"the store cannot take a write ({e})",
-                                 STORE_CHECK_FIX) from None
+                                 STORE_CHECK_FIX) from e
     finally:
         close = getattr(service.store, "close", None)
         if close is not None:

@@ -27,7 +27,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.bootstrap import create_app
-from adapters.settings import Settings
+from adapters.settings import ConfigurationError, Settings
 from core.errors import ModelError
 from core.model import DEFAULT_MODEL_DIR, manifest_digest, sha256_file
 from tests.reliability.support import ROOT, free_port, record_figures, server_env, uvicorn_command
@@ -106,8 +106,9 @@ def test_create_app_refuses_a_tampered_artifact_with_a_model_error_naming_the_pr
 ) -> None:
     directory = tampered_copy(tmp_path, name, tamper)
 
-    with pytest.raises(ModelError) as refused:
+    with pytest.raises(ConfigurationError) as refused:
         create_app(Settings(store_url="memory://", model_dir=directory))
+    assert refused.value.variable == "MODEL_DIR" and isinstance(refused.value.__cause__, ModelError)
 
     assert message in str(refused.value)
     assert str(directory) in str(refused.value)
@@ -129,7 +130,9 @@ def test_uvicorn_refuses_to_start_on_any_tampered_artifact_and_says_why(tmp_path
             output, _ = process.communicate(timeout=60)
             outcomes.append((name, process.returncode, message in output, directory))
             assert process.returncode != 0, (name, output[-2000:])
-            assert "ModelError" in output and message in output and str(directory) in output, (name, output[-2000:])
+            last = output.strip().splitlines()[-1]
+            assert last.startswith(f"sklearn-serve: cannot start: MODEL_DIR='{directory}'"), (name, output[-2000:])
+            assert message in last and "Traceback" not in output, (name, output[-2000:])
             assert not (directory / "UNPICKLED").exists(), name
     finally:
         for _, _, _, process in started:
