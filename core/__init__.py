@@ -16,7 +16,7 @@ from core.errors import (
     UnknownPrediction,
 )
 from core.model import Model, default_model, load_model
-from core.predict import Prediction, predict, predict_many
+from core.predict import Prediction, predict, predict_each, predict_many
 
 __all__ = [
     "ConflictingPrediction",
@@ -32,5 +32,6 @@ __all__ = [
     "default_model",
     "load_model",
     "predict",
+    "predict_each",
     "predict_many",
 ]

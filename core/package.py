@@ -9,11 +9,11 @@ data's feature columns. The schema is inferred from the data; the metrics are co
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
+from core.cli import OneLineParser
 from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.errors import ModelError
 
@@ -67,7 +67,7 @@ def steps_refusing_unseen_categories(pipeline: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.package", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m core.package", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="your fitted pipeline (joblib file)")
     add_table_arguments(parser)
     args = parser.parse_args(argv)

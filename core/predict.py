@@ -61,6 +61,27 @@ def predict_many(observations: Sequence[Any], model: Model | None = None, strict
     return [_prediction(model, p, w) for p, w in zip(probas, all_warnings)]
 
 
+def predict_each(observations: Sequence[Any], model: Model | None = None) -> list[Prediction | InvalidObservation]:
+    """Score many observations, each on its own: a Prediction for each good one, the
+    InvalidObservation saying why for each bad one, in order. The good ones are scored in one
+    call, so their answers are `predict_many`'s; a bad one never stops the others."""
+    model = model or default_model()
+    results: list[Prediction | InvalidObservation] = []
+    rows: list[list[Any]] = []
+    all_warnings: list[list[str]] = []
+    for observation in observations:
+        try:
+            values, warnings = model.schema.validate(observation)
+        except InvalidObservation as e:
+            results.append(e)
+            continue
+        results.append(_PENDING)
+        rows.append(values)
+        all_warnings.append(warnings)
+    scored = iter(_prediction(model, p, w) for p, w in zip(model.scorer.proba_many(rows), all_warnings))
+    return [next(scored) if r is _PENDING else r for r in results]
+
+
 def _prediction(model: Model, proba: float, warnings: list[str]) -> Prediction:
     return Prediction(
         proba=proba,
@@ -69,3 +90,7 @@ def _prediction(model: Model, proba: float, warnings: list[str]) -> Prediction:
         model_version=model.version,
         warnings=tuple(warnings),
     )
+
+
+# Where predict_each's scored answers go, until the good rows have been scored together.
+_PENDING: Any = object()

@@ -9,11 +9,11 @@ probabilities. Prints cross-validated metrics; errors are one line and exit stat
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
+from core.cli import OneLineParser
 from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.progress import progress
 
@@ -94,7 +94,7 @@ def cross_validated_metrics(X: Any, y: Any, positive_class: Any) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m core.train", description=__doc__.split("\n\n")[0])
     add_table_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core import InvalidObservation, Prediction, load_model, predict, predict_many
+from core import InvalidObservation, Prediction, load_model, predict, predict_each, predict_many
 from core.model import Model
 from tests.core.conftest import GOOD, make_table
 
@@ -119,3 +119,16 @@ def test_the_default_model_is_loaded_once_and_shared(monkeypatch: pytest.MonkeyP
 def test_batch_warnings_name_the_feature_not_the_item(tiny_model: Model) -> None:
     second = predict_many([GOOD, {**GOOD, "Port": "Atlantis"}], model=tiny_model)[1]
     assert second.warnings == ("Port: category 'Atlantis' was not seen in training",)
+
+
+def test_predict_each_answers_every_item_in_order_and_a_bad_one_stops_nothing() -> None:
+    good = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
+            "SibSp": 1}
+    other = {**good, "Sex": "female", "Pclass": 1}
+    answers = predict_each([good, {**good, "Age": "old"}, other, "not an object"])
+
+    assert [type(a).__name__ for a in answers] == ["Prediction", "InvalidObservation", "Prediction",
+                                                   "InvalidObservation"]
+    assert answers[0] == predict(good) and answers[2] == predict(other)
+    assert isinstance(answers[1], InvalidObservation) and [e.field for e in answers[1].errors] == ["Age"]
+    assert predict_each([]) == []
