@@ -5,16 +5,21 @@ PORT ?= 8000
 
 .PHONY: install serve test model lint bench lambda-package clean soak
 
-# The virtual environment is rebuilt whenever a requirements file changes.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Serving needs requirements.txt only; the test and lint tooling (requirements-dev.txt) comes on
+# top of it, for make test. Each stamp is redone when its requirements file changes.
+$(VENV)/.serve-installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.serve-installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
 
-serve: install
+serve: $(VENV)/.serve-installed
 	$(PY) -m adapters.serve --host $(HOST) --port $(PORT) --no-access-log
 
 test: install

@@ -131,7 +131,8 @@ def test_make_serve_serves_the_shipped_model_and_stops_cleanly(tmp_path: Path) -
     venv = Path(sys.prefix)
     port = free_port()
     env = server_env({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"})
-    command = ["make", "--no-print-directory", "-o", f"{venv}/.installed", "serve", f"VENV={venv}", f"PORT={port}"]
+    command = ["make", "--no-print-directory", "-o", f"{venv}/.serve-installed", "serve", f"VENV={venv}",
+               f"PORT={port}"]
     process = Process(command, env, tmp_path / "make-serve.log")
     try:
         wait_until_answering(process, port)
@@ -150,3 +151,26 @@ def test_make_serve_serves_the_shipped_model_and_stops_cleanly(tmp_path: Path) -
         process.stop()
     assert "Uvicorn running" in process.output()
     assert "Finished server process" in process.output(), process.output()  # uvicorn shut down cleanly
+
+
+def test_make_serve_on_a_fresh_clone_installs_only_what_serving_needs(tmp_path: Path) -> None:
+    """What `make serve` and `make test` would run in a checkout without a virtual environment
+    (`make -n`: printed, not run)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+
+    def planned(target: str) -> str:
+        done = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={tmp_path / 'fresh'}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    serve, test = planned("serve"), planned("test")
+    assert "-r requirements.txt" in serve and "requirements-dev.txt" not in serve
+    assert "adapters.serve" in serve
+    assert "-r requirements.txt" in test and "-r requirements-dev.txt" in test and "pytest" in test
+    assert "requirements-dev.txt" not in (ROOT / "requirements.txt").read_text()
+
