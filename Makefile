@@ -45,6 +45,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) -m bench.package_size
 	$(PY) -m bench.http_bench
 	$(PY) -m bench.stats_bench
+	$(PY) -m bench.score_bench
 
 # The long versions of the reliability checks (docs/reliability.md): more clients, requests, kills and fuzzing.
 soak: install
