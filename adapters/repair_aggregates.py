@@ -23,6 +23,7 @@ from typing import IO
 
 from adapters.bootstrap import build_service
 from adapters.settings import Settings
+from core.cli import OneLineParser
 from core.errors import ModelError, StorageError
 from core.ports import AggregateRow, PredictionStore
 from core.records import Page, PredictionId, PredictionRecord
@@ -91,7 +92,7 @@ class ProgressStore:
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str], stdout: IO[str], stderr: IO[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m adapters.repair_aggregates",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
