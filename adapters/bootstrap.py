@@ -64,8 +64,8 @@ def check_startup(settings: Settings) -> None:
     try:
         service.store.check()
     except StorageError as e:
-        raise ConfigurationError("STORE_URL", settings.store_url, f"the store cannot take a write ({e})",
-                                 STORE_CHECK_FIX) from e
+        problem = f"the store failed its check, a write on SQLite ({e})"
+        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_CHECK_FIX) from e
     finally:
         close = getattr(service.store, "close", None)
         if close is not None:
