@@ -21,7 +21,7 @@ def read_table(path: str | Path, target: str, drop: list[str]) -> tuple[Any, Any
     try:
         frame = pd.read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read {path} as CSV: {e}") from e
+        raise DataError(f"cannot read {path} as CSV: {str(e).strip()}") from e
     unknown = [c for c in [target, *drop] if c not in frame.columns]
     if unknown:
         raise DataError(

@@ -61,6 +61,23 @@ def test_train_errors_are_one_line_without_a_traceback(
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+@pytest.mark.parametrize("command", ["core.train", "core.package", "core.score"])
+@pytest.mark.parametrize("args", [[], ["--data"], ["--bogus", "1"]])
+def test_usage_errors_are_one_line_and_exit_2(command: str, args: list[str]) -> None:
+    result = run(command, *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"python -m {command}: error: ") and "--help" in lines[0]
+
+
+def test_a_file_that_is_not_csv_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "ragged.csv"
+    data.write_text("a,y\n1,0\n1,2,3,4\n")
+    result = run("core.train", "--data", str(data), "--target", "y", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot read" in result.stderr
+
+
 def test_package_wraps_a_users_own_pipeline(csv: Path, tmp_path: Path) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import make_pipeline
