@@ -64,7 +64,7 @@ def check_startup(settings: Settings) -> None:
     try:
         service.store.check()
     except StorageError as e:
-        problem = f"the store failed its check, a write on SQLite ({e})"
+        problem = f"the store failed its check, a write of a row of its own ({e})"
         raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_CHECK_FIX) from e
     finally:
         close = getattr(service.store, "close", None)

@@ -60,9 +60,10 @@ class PredictionStore(Protocol):
       `InvalidRequest`. On DynamoDB the listing reads an index that may lag writes briefly.
     - Timestamps given to a store must be timezone-aware (`ValueError` otherwise); they come
       back in UTC, to the microsecond.
-    - `check()` raises `StorageError` when the store cannot be reached or, where the backend can
-      tell without touching the records, cannot take a write (SQLite commits one row of its own:
-      a full disk or a read-only file fails it); used by health checks and the startup check.
+    - `check()` raises `StorageError` when the store cannot be reached or cannot take a write: a
+      persistent backend writes a row of its own, which no listing or aggregate ever shows
+      (SQLite: a full disk or a read-only file fails it; DynamoDB: a role without write access);
+      used by health checks and the startup check.
     - Any backend failure (unwritable file, an OS error of any kind, unreachable or throttled
       service) raises `StorageError`, never another exception, and a write that raised left
       nothing half-written: not the record, not its counters.

@@ -56,6 +56,7 @@ INDEX_NAME = "newest_first"
 # Ids are stored as their JSON text (`"a"`, `1`), so keys starting with "#" are never an id's.
 DAYS_KEY = "#days"
 AGGREGATE_INDEX_KEY = "#aggindex"
+CHECK_KEY = "#check"
 AGGREGATE_PREFIX = "#agg|"
 # Attributes of aggregate items are the counters, each prefixed so that none can be `pk`.
 COUNTER_PREFIX = "."
@@ -387,7 +388,16 @@ class DynamoStore:
         return Page([_record(item) for item in page], next_cursor)
 
     def check(self) -> None:
-        self._read_days()
+        """A write of an item of its own (`#check`, a counter of checks), so that a table this
+        role may read but not write fails the check like an unreachable one. Its key is not an
+        id's and it has no `day`, so no listing or aggregate ever sees it."""
+        with self._translate("check"):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": CHECK_KEY}},
+                UpdateExpression="ADD checks :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
 
     def _item(self, record: PredictionRecord) -> Any:
         key = id_key(record.id)

@@ -290,3 +290,12 @@ def test_check_passes_on_a_working_store(store: PredictionStore) -> None:
     store.check()
     store.record(make_record(1))
     store.check()
+
+
+def test_a_check_leaves_no_trace_in_listings_or_aggregates(store: PredictionStore) -> None:
+    """check() may write a row of its own (SQLite, DynamoDB): no reader of records ever sees it."""
+    store.record(make_record(1), {"predictions": 1.0})
+    before = (store.list(10), store.aggregates(), store.aggregate_totals())
+    for _ in range(3):
+        store.check()
+    assert (store.list(10), store.aggregates(), store.aggregate_totals()) == before
