@@ -49,10 +49,12 @@ def build_service(settings: Settings) -> PredictionService:
         store = open_store(settings.store_url, region=settings.aws_region,
                            endpoint_url=settings.dynamodb_endpoint_url)
     except ValueError as e:
-        problem = (
-            "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it"
-            if settings.store_url.startswith("dynamodb://") else "not a store URL this service knows"
-        )
+        if not str(e).startswith("unsupported store URL"):
+            problem = str(e)  # a URL of a known form that the store refuses, e.g. sqlite:///:memory:
+        elif settings.store_url.startswith("dynamodb://"):
+            problem = "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it"
+        else:
+            problem = "not a store URL this service knows"
         raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from e
     return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
 

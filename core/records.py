@@ -51,14 +51,19 @@ def id_problem(value: Any) -> str | None:
 
 
 def observation_problems(
-    observation: Any, features: Collection[str], max_string_length: int, prefix: str = ""
+    observation: Any,
+    features: Collection[str],
+    max_string_length: int,
+    prefix: str = "",
+    numbers: Collection[str] = (),
 ) -> list[FieldError]:
     """What makes `observation` too big to store, as errors named `<prefix>observation.<key>`.
 
     Every string (a feature's value, another key or its value) is at most `max_string_length`
     characters, and besides its features an observation holds at most MAX_EXTRA_KEYS other keys,
     each with a string, number, boolean or null: so a stored observation, and a page of them,
-    has a size known in advance (see the README). Everything else is the schema's to check.
+    has a size known in advance (see the README). Everything else is the schema's to check,
+    a string where a number feature (`numbers`) is expected included.
     """
     if not isinstance(observation, dict):
         return []
@@ -75,7 +80,7 @@ def observation_problems(
             if value is not None and not isinstance(value, (str, int, float, bool)):
                 errors.append(FieldError(name, "is not a feature: it may only be a string, number, boolean or null"))
                 continue
-        if isinstance(value, str) and len(value) > max_string_length:
+        if isinstance(value, str) and len(value) > max_string_length and key not in numbers:
             errors.append(FieldError(name, f"must be at most {max_string_length} characters, got {len(value)}"))
     if extra > MAX_EXTRA_KEYS:
         problem = f"has {extra} keys that are not features; at most {MAX_EXTRA_KEYS}"

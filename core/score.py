@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -117,6 +116,8 @@ def csv_rows(stream: IO[str], schema: Schema) -> tuple[list[str], Iterator[Row]]
     def rows() -> Iterator[Row]:
         for fields in reader:
             line = reader.line_num
+            if not fields:  # a blank line, which pandas skips too
+                continue
             if len(fields) != len(header):
                 # Written back with the header's columns, so that the added ones stay in their place.
                 aligned = (fields + [""] * len(header))[: len(header)]
@@ -139,7 +140,7 @@ def json_rows(stream: IO[str], schema: Schema) -> Iterator[Row]:
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_not_json)
         except ValueError as e:
             yield Row(line, {}, None, f"not JSON: {e}")
             continue
@@ -148,10 +149,14 @@ def json_rows(stream: IO[str], schema: Schema) -> Iterator[Row]:
             continue
         clashing = [name for name in ADDED_COLUMNS if name in value]
         if clashing:
-            yield Row(line, value, None, f"already has {', '.join(clashing)}, which the output adds")
-            continue
+            raise UsageError(f"line {line} already has a key {', '.join(clashing)}, which the output adds; rename it")
         # Keys that are not features go through to the output, not to the model (no warning for each).
         yield Row(line, value, {name: value[name] for name in schema.names if name in value})
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON: the output must stay JSON.
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _error_text(error: InvalidObservation) -> str:
@@ -267,18 +272,23 @@ def main(argv: list[str] | None = None, *, stderr: IO[str] | None = None,
             raise UsageError(f"data file not found: {args.data}")
         if (args.out.suffix.lower() in JSON_LINES) != (args.data.suffix.lower() in JSON_LINES):
             raise UsageError(f"--out {args.out} must have the format of --data {args.data} (CSV or JSON Lines)")
-        if args.out.exists() and os.path.samefile(args.out, args.data):
+        if args.out.exists() and args.out.samefile(args.data):
             raise UsageError("--out must not be the --data file")
         model = load_model(args.model)
         progress = Progress(err, args.data.stat().st_size, clock)
-        summary = score_file(model, args.data, partial, progress)
-        progress.finish()
+        try:
+            summary = score_file(model, args.data, partial, progress)
+        finally:
+            progress.finish()
         partial.replace(args.out)
     except (UsageError, ModelError) as e:
         print(f"error: {e}", file=err)
         return USAGE_ERROR
     except UnicodeDecodeError as e:
         print(f"error: {args.data} is not UTF-8 text ({e.reason} at byte {e.start})", file=err)
+        return USAGE_ERROR
+    except csv.Error as e:  # e.g. a field longer than the csv module's limit (131,072 characters)
+        print(f"error: {args.data} cannot be read as CSV: {e}", file=err)
         return USAGE_ERROR
     except OSError as e:
         print(f"error: {e.strerror or e}: {e.filename or args.out}", file=err)

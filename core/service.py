@@ -69,6 +69,7 @@ class PredictionService:
         self.clock = clock
         self.max_string_length = max_string_length
         self._feature_names = frozenset(model.schema.names)
+        self._number_names = frozenset(f.name for f in model.schema.features if f.kind != "category")
 
     def predict(self, prediction_id: Any, observation: Any, strict: bool = False) -> tuple[PredictionRecord, bool]:
         """Score and store one observation; returns (record, created). Retries return the stored record."""
@@ -102,7 +103,9 @@ class PredictionService:
         repeat_of: dict[int, int] = {}
         for index, (prediction_id, observation) in enumerate(items):
             prefix = f"{index}." if prefix_errors else ""
-            errors.extend(observation_problems(observation, self._feature_names, self.max_string_length, prefix))
+            errors.extend(observation_problems(
+                observation, self._feature_names, self.max_string_length, prefix, self._number_names
+            ))
             problem = id_problem(prediction_id)
             if problem:
                 errors.append(FieldError(f"{prefix}id", problem))

@@ -13,8 +13,10 @@ is uvicorn's.
 The deadline: uvicorn closes a connection left idle after a response (`--timeout-keep-alive`),
 but not one that never sends a request, nor one that stops half-way through its headers or
 body: 3,000 such connections stayed open for 100 s. Here each request, from the connection's
-opening or the request's first byte to its last, must arrive within `request_timeout` seconds
-(REQUEST_TIMEOUT, set by adapters.asgi), or the connection is closed.
+opening or the request's first byte (for a pipelined request, the end of the answer before it)
+to its last byte, must arrive within `request_timeout` seconds (REQUEST_TIMEOUT, set by
+adapters.asgi), or the connection is closed. The hooks are uvicorn's own parser and cycle
+callbacks (uvicorn is pinned; tests/reliability/test_slow_clients.py runs them for real).
 """
 
 from __future__ import annotations
@@ -85,19 +87,36 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     request_timeout: float = float(DEFAULT_REQUEST_TIMEOUT)
     _request_timer: asyncio.TimerHandle | None = None
+    # Requests begun and answered on this connection, and whether one is being read.
+    _begun = 0
+    _answered = 0
+    _reading = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))  # type: ignore[arg-type]
         self._start_request_deadline()
 
-    # httptools calls these two as it parses: the first byte of a request and its last.
+    # httptools calls these two as it parses: the first byte of a request and its last. A
+    # request that begins while an earlier one is still being answered (pipelining) waits:
+    # uvicorn stops reading until that answer is sent, so its deadline starts only then.
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_request_deadline()
+        self._begun += 1
+        self._reading = True
+        if self._begun - self._answered == 1:
+            self._start_request_deadline()
 
     def on_message_complete(self) -> None:
+        self._reading = False
         self._stop_request_deadline()
         super().on_message_complete()
+
+    # uvicorn's request cycle calls this when an answer has been sent.
+    def on_response_complete(self) -> None:
+        self._answered += 1
+        super().on_response_complete()
+        if self._reading and self._begun - self._answered == 1:
+            self._start_request_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_request_deadline()

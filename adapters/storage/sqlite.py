@@ -341,12 +341,16 @@ class SqliteStore:
             )
 
     def close(self) -> None:
-        """Close this process's connections; the store opens new ones if it is used again."""
+        """Close this process's connections and lock file; the store opens new ones if it is used again."""
         for slot in (self._reader, self._writer):
             with slot.lock:
                 if slot.conn is not None and slot.pid == os.getpid():
                     slot.conn.close()
                 slot.conn = None
+        with self._commit_lock:
+            if self._lock_pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd, self._lock_pid = -1, -1
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, record: PredictionRecord, row: Row) -> tuple[PredictionRecord, bool]:

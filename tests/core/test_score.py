@@ -223,3 +223,31 @@ def test_scoring_stores_nothing_and_matches_scikit_learns_batch(
     assert [float(r["proba"]) for r in read_csv(tmp_path / "o.csv")] == pytest.approx(expected, abs=1e-9)
 
 
+
+
+def test_blank_lines_are_skipped_as_pandas_skips_them(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "in.csv", GOOD_ROWS[:2])
+    data.write_text(data.read_text() + "\n\n")
+    status, err = run("--data", str(data), "--out", str(tmp_path / "o.csv"))
+    assert status == 0 and "read 2 rows: 2 scored, 0 rejected" in err
+
+
+def test_a_file_the_csv_reader_cannot_read_is_a_usage_error_in_one_line(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "in.csv", [[*GOOD_ROWS[0][:8], "S" * 200_000]])
+    status, err = run("--data", str(data), "--out", str(tmp_path / "o.csv"))
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "cannot be read as CSV" in err
+    assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_json_lines_output_stays_json_and_keeps_what_the_input_had(tmp_path: Path) -> None:
+    good = {"id": "a", **observation_of(GOOD_ROWS[0])}
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps(good) + "\n" + json.dumps(good).replace('"Fare": 7.25', '"Fare": NaN') + "\n")
+    status, err = run("--data", str(data), "--out", str(tmp_path / "o.jsonl"))
+    assert status == 1
+    answers = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]  # strict JSON
+    assert answers[1]["error"].startswith("not JSON: NaN")
+
+    data.write_text(json.dumps({**good, "proba": 0.3}) + "\n")
+    status, err = run("--data", str(data), "--out", str(tmp_path / "p.jsonl"))
+    assert status == 2 and "line 1 already has a key proba" in err and not (tmp_path / "p.jsonl").exists()

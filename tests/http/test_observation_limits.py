@@ -68,6 +68,11 @@ def test_strings_up_to_the_limit_and_extra_keys_up_to_theirs_are_accepted(client
     assert any("category 'yyyy" in w and w.count("y") <= 70 for w in response.json()["warnings"])  # quoted, cut
 
 
+def test_a_long_string_where_a_number_belongs_is_one_error(client: TestClient, passenger: dict) -> None:
+    found = errors_of(client.post("/predict", json={"id": 1, "observation": {**passenger, "Age": LONG}}))
+    assert found == {"observation.Age": "must be a number, got string"}
+
+
 def test_the_limit_is_a_setting(make_client: MakeClient, passenger: dict) -> None:
     client = make_client(max_string_length=3)
     assert "observation.Sex" in errors_of(client.post("/predict", json={"id": 1, "observation": passenger}))

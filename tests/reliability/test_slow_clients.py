@@ -69,5 +69,54 @@ def test_stalled_connections_are_closed_and_others_are_served(tmp_path: Path, pa
         # The server is unharmed: a new client is answered, the kept connection's first request was stored.
         fresh = server.client()
         assert fresh.request("GET", "/health").status == 200
+        assert fresh.request("GET", "/predictions/1").status == 200
         fresh.close()
         client.close()
+
+
+def read_answer(sock: socket.socket, deadline: float) -> bytes:
+    """One whole HTTP answer (head and Content-Length body) from `sock`, or what came before EOF."""
+    data = b""
+    while time.monotonic() < deadline:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(body) >= length:
+                return data
+        ready, _, _ = select.select([sock], [], [], 1.0)
+        if ready:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    return data
+
+
+def test_a_pipelined_request_waits_for_the_answer_before_it_without_losing_that_answer(
+    tmp_path: Path, passenger: dict
+) -> None:
+    """The first request is held up (the test holds the store's write lock for twice the
+    timeout); the second, sent half-way right behind it, gets its deadline only once the first
+    is answered. The first is answered whatever the wait."""
+    import fcntl
+
+    database = tmp_path / "p.db"
+    env = {"STORE_URL": f"sqlite:///{database}", "REQUEST_TIMEOUT": str(REQUEST_TIMEOUT)}
+    with uvicorn(env, tmp_path / "uvicorn.log") as server:
+        body = json.dumps({"id": 7, "observation": passenger}).encode()
+        with open(f"{database}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body) + b"GET /heal")
+            held_until = time.monotonic() + 2 * REQUEST_TIMEOUT
+            while time.monotonic() < held_until:
+                ready, _, _ = select.select([sock], [], [], held_until - time.monotonic())
+                assert not ready, "the server answered or closed while the first request was held"
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        deadline = time.monotonic() + CLOSE_BOUND_SECONDS
+        answer = read_answer(sock, deadline)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert closed_by_server(sock, deadline), "the half-sent second request kept its connection open"
+        sock.close()
