@@ -22,7 +22,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -98,9 +98,9 @@ def _parse_text(kind: str, text: str) -> Any:
         raise ValueError(f"{text!r} is not a number") from None
 
 
-def csv_rows(stream: IO[str], schema: Schema) -> tuple[list[str], Iterator[Row]]:
+def csv_rows(lines: Iterable[str], schema: Schema) -> tuple[list[str], Iterator[Row]]:
     """The header and the rows of a CSV, each with its observation parsed by `schema`."""
-    reader = csv.reader(stream)
+    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         return [], iter(())
@@ -134,9 +134,9 @@ def csv_rows(stream: IO[str], schema: Schema) -> tuple[list[str], Iterator[Row]]
     return header, rows()
 
 
-def json_rows(stream: IO[str], schema: Schema) -> Iterator[Row]:
+def json_rows(lines: Iterable[str], schema: Schema) -> Iterator[Row]:
     """The objects of a JSON Lines file (blank lines skipped), each with its features as the observation."""
-    for line, text in enumerate(stream, start=1):
+    for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
@@ -233,10 +233,10 @@ def score_file(model: Model, data: Path, out: Path, progress: Progress | None = 
     with data.open(encoding="utf-8-sig", newline="") as source, out.open("w", encoding="utf-8", newline="") as sink:
         lines = _CountingLines(source)
         if as_json:
-            rows = json_rows(iter(lines), model.schema)  # type: ignore[arg-type]
+            rows = json_rows(lines, model.schema)
             writer = None
         else:
-            header, rows = csv_rows(iter(lines), model.schema)  # type: ignore[arg-type]
+            header, rows = csv_rows(lines, model.schema)
             writer = csv.writer(sink, lineterminator="\n")
             if header:
                 writer.writerow([*header, *ADDED_COLUMNS])
