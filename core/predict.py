@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import FieldError, InvalidObservation
+from core.errors import InvalidObservation
 from core.model import Model, default_model
 
 
@@ -44,21 +44,11 @@ def predict_many(observations: Sequence[Any], model: Model | None = None, strict
     field prefixed by the item's index (`3.Age`), and nothing is scored.
     """
     model = model or default_model()
-    rows: list[list[Any]] = []
-    all_warnings: list[list[str]] = []
-    errors: list[FieldError] = []
-    for index, observation in enumerate(observations):
-        try:
-            values, warnings = model.schema.validate(observation, strict=strict, field_prefix=f"{index}.")
-        except InvalidObservation as e:
-            errors.extend(e.errors)
-            continue
-        rows.append(values)
-        all_warnings.append(warnings)
+    checked = _validated(observations, model, strict, prefixed=True)
+    errors = [e for item in checked if isinstance(item, InvalidObservation) for e in item.errors]
     if errors:
         raise InvalidObservation(errors)
-    probas = model.scorer.proba_many(rows)
-    return [_prediction(model, p, w) for p, w in zip(probas, all_warnings)]
+    return _scored(model, checked)  # type: ignore[return-value]
 
 
 def predict_each(observations: Sequence[Any], model: Model | None = None) -> list[Prediction | InvalidObservation]:
@@ -66,20 +56,30 @@ def predict_each(observations: Sequence[Any], model: Model | None = None) -> lis
     InvalidObservation saying why for each bad one, in order. The good ones are scored in one
     call, so their answers are `predict_many`'s; a bad one never stops the others."""
     model = model or default_model()
-    results: list[Prediction | InvalidObservation] = []
-    rows: list[list[Any]] = []
-    all_warnings: list[list[str]] = []
-    for observation in observations:
+    return _scored(model, _validated(observations, model, strict=False, prefixed=False))
+
+
+Checked = tuple[list[Any], list[str]] | InvalidObservation
+
+
+def _validated(observations: Sequence[Any], model: Model, strict: bool, prefixed: bool) -> list[Checked]:
+    """Each observation's (values, warnings), or its InvalidObservation (fields named `k.` when `prefixed`)."""
+    checked: list[Checked] = []
+    for index, observation in enumerate(observations):
+        prefix = f"{index}." if prefixed else ""
         try:
-            values, warnings = model.schema.validate(observation)
+            checked.append(model.schema.validate(observation, strict=strict, field_prefix=prefix))
         except InvalidObservation as e:
-            results.append(e)
-            continue
-        results.append(_PENDING)
-        rows.append(values)
-        all_warnings.append(warnings)
-    scored = iter(_prediction(model, p, w) for p, w in zip(model.scorer.proba_many(rows), all_warnings))
-    return [next(scored) if r is _PENDING else r for r in results]
+            checked.append(e)
+    return checked
+
+
+def _scored(model: Model, checked: list[Checked]) -> list[Prediction | InvalidObservation]:
+    """The valid items scored in one call, in place; the invalid ones left as they are."""
+    valid = [item for item in checked if not isinstance(item, InvalidObservation)]
+    probas = iter(model.scorer.proba_many([values for values, _ in valid]))
+    return [item if isinstance(item, InvalidObservation) else _prediction(model, next(probas), item[1])
+            for item in checked]
 
 
 def _prediction(model: Model, proba: float, warnings: list[str]) -> Prediction:
@@ -90,7 +90,3 @@ def _prediction(model: Model, proba: float, warnings: list[str]) -> Prediction:
         model_version=model.version,
         warnings=tuple(warnings),
     )
-
-
-# Where predict_each's scored answers go, until the good rows have been scored together.
-_PENDING: Any = object()
