@@ -142,9 +142,13 @@ def _is_list_map(value: Any) -> bool:
     )
 
 
-def problem_event_response(shape: Shape, problem: Problem, request_id: str | None = None, *,
-                           multi_value_headers: bool = False) -> dict[str, Any]:
-    """A Lambda response carrying `problem` as problem+json, in the response format of `shape`."""
+def problem_event_response(event: Any, problem: Problem, request_id: str | None = None) -> dict[str, Any]:
+    """A Lambda response carrying `problem` as problem+json, in the response format of the event
+    `event` comes closest to (an ALB with multi-value headers on gets those, and only those)."""
+    shape = closest_shape(event)
+    multi_value_headers = (
+        shape == "alb" and isinstance(event, Mapping) and isinstance(event.get("multiValueHeaders"), Mapping)
+    )
     headers = {"content-type": PROBLEM_MEDIA_TYPE, **{k.lower(): v for k, v in problem.headers.items()}}
     if request_id:
         headers["x-request-id"] = request_id
@@ -174,7 +178,6 @@ class GuardedHandler:
         self.adapter = adapter
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
-        shape = closest_shape(event)
         problem = event_problem(event)
         if problem is None:
             try:
@@ -184,27 +187,20 @@ class GuardedHandler:
             except Exception as e:  # noqa: BLE001 - any failure to read the event is a bad event
                 problem = f"the event cannot be read as an HTTP request ({type(e).__name__}: {e})"
         if problem is not None:
-            return self.refuse(event, context, shape, problem)
+            return self.refuse(event, context, problem)
         try:
             return self.adapter(event, context)
         except Exception:  # noqa: BLE001 - the app answers its own errors; this is a last resort
             request_id = _aws_request_id(context)
             logger.exception(JsonMessage({"event": "lambda_internal_error", "aws_request_id": request_id}))
             internal = Problem(INTERNAL, "an unexpected error occurred; quote the request id when reporting it")
-            return problem_event_response(shape, internal, request_id,
-                                          multi_value_headers=_uses_multi_value_headers(event, shape))
+            return problem_event_response(event, internal, request_id)
 
-    def refuse(self, event: Any, context: Any, shape: Shape, detail: str) -> dict[str, Any]:
+    def refuse(self, event: Any, context: Any, detail: str) -> dict[str, Any]:
         request_id = _aws_request_id(context)
-        logger.warning(JsonMessage({"event": "bad_lambda_event", "aws_request_id": request_id, "shape": shape,
-                                    "problem": detail}))
-        return problem_event_response(shape, Problem(BAD_EVENT, detail), request_id,
-                                      multi_value_headers=_uses_multi_value_headers(event, shape))
-
-
-def _uses_multi_value_headers(event: Any, shape: Shape) -> bool:
-    # An ALB with multi-value headers on expects them in the response, and only them.
-    return shape == "alb" and isinstance(event, Mapping) and isinstance(event.get("multiValueHeaders"), Mapping)
+        logger.warning(JsonMessage({"event": "bad_lambda_event", "aws_request_id": request_id,
+                                    "shape": closest_shape(event), "problem": detail}))
+        return problem_event_response(event, Problem(BAD_EVENT, detail), request_id)
 
 
 class UnavailableHandler:
@@ -216,7 +212,5 @@ class UnavailableHandler:
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         logger.error(JsonMessage({"event": "misconfigured", "aws_request_id": _aws_request_id(context),
                                   "problem": self.reason}))
-        shape = closest_shape(event)
-        return problem_event_response(shape, Problem(MISCONFIGURED, "the service is misconfigured; see its log"),
-                                      _aws_request_id(context),
-                                      multi_value_headers=_uses_multi_value_headers(event, shape))
+        misconfigured = Problem(MISCONFIGURED, "the service is misconfigured; see its log")
+        return problem_event_response(event, misconfigured, _aws_request_id(context))
