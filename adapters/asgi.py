@@ -2,11 +2,10 @@
 
 import logging
 import os
-import sys
 
 from uvicorn.config import STARTUP_FAILURE
 
-from adapters.bootstrap import ConfigurationError, create_app
+from adapters.bootstrap import ConfigurationError, create_app, print_cannot_start
 from adapters.http.protocol import CoalescingHttpToolsProtocol
 from adapters.settings import Settings
 
@@ -25,5 +24,5 @@ except ConfigurationError as e:
     # adapters.serve checks the settings before any worker starts; should a worker still fail
     # (the store went away meanwhile), uvicorn's STARTUP_FAILURE stops the server instead of
     # restarting the worker forever.
-    print(f"sklearn-serve: cannot start: {e}", file=sys.stderr, flush=True)
+    print_cannot_start(e)
     raise SystemExit(STARTUP_FAILURE) from None

@@ -12,7 +12,7 @@ from adapters.http import build_app
 from adapters.logs import JsonLineFormatter, JsonMessage
 from adapters.settings import ConfigurationError, Settings
 from adapters.storage.url import ACCEPTED as STORE_URLS
-from adapters.storage.url import open_store
+from adapters.storage.url import UnsupportedStoreUrl, open_store
 from core.errors import ModelError, StorageError
 from core.model import DEFAULT_MODEL_DIR, load_model
 from core.service import PredictionService
@@ -25,7 +25,10 @@ STORE_CHECK_FIX = (
     "dynamodb:// check the table exists and AWS_REGION, the credentials and AWS_ENDPOINT_URL_DYNAMODB"
 )
 
-__all__ = ["ConfigurationError", "build_service", "check_startup", "create_app", "report_configuration_error"]
+__all__ = [
+    "ConfigurationError", "build_service", "check_startup", "create_app", "print_cannot_start",
+    "report_configuration_error",
+]
 
 
 def utc_now() -> datetime:
@@ -49,12 +52,8 @@ def build_service(settings: Settings) -> PredictionService:
         store = open_store(settings.store_url, region=settings.aws_region,
                            endpoint_url=settings.dynamodb_endpoint_url)
     except ValueError as e:
-        if not str(e).startswith("unsupported store URL"):
-            problem = str(e)  # a URL of a known form that the store refuses, e.g. sqlite:///:memory:
-        elif settings.store_url.startswith("dynamodb://"):
-            problem = "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it"
-        else:
-            problem = "not a store URL this service knows"
+        # Else a URL of a known form that its store refuses, e.g. sqlite:///:memory:
+        problem = e.problem if isinstance(e, UnsupportedStoreUrl) else str(e)
         raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from e
     return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
 
@@ -72,6 +71,11 @@ def check_startup(settings: Settings) -> None:
         close = getattr(service.store, "close", None)
         if close is not None:
             close()
+
+
+def print_cannot_start(error: ConfigurationError) -> None:
+    """The last line a server that refused to start prints (adapters.serve, and its workers)."""
+    print(f"sklearn-serve: cannot start: {error}", file=sys.stderr, flush=True)
 
 
 def report_configuration_error(error: ConfigurationError) -> None:

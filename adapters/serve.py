@@ -27,7 +27,7 @@ import sys
 
 import uvicorn.main
 
-from adapters.bootstrap import ConfigurationError, check_startup
+from adapters.bootstrap import ConfigurationError, check_startup, print_cannot_start
 from adapters.settings import Settings
 
 APP = "adapters.asgi:app"
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         check_startup(settings)
         sock = listening_socket(args.host, _port(args.port))
     except ConfigurationError as e:
-        print(f"sklearn-serve: cannot start: {e}", file=sys.stderr, flush=True)
+        print_cannot_start(e)
         raise SystemExit(BAD_SETTING) from None
     workers = ["--workers", str(settings.web_concurrency)] if settings.web_concurrency else []
     uvicorn.main.main([APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL, *workers, *uvicorn_args])

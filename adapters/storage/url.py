@@ -22,7 +22,8 @@ def open_store(url: str, *, region: str | None = None, endpoint_url: str | None 
     """The store `url` names; `region` and `endpoint_url` are used by `dynamodb://` only.
 
     Nothing is opened or contacted here: a bad path or an unreachable table shows on first use
-    or on `check()`. A URL of any other form raises ValueError naming it and the accepted forms.
+    or on `check()`. A URL of any other form raises UnsupportedStoreUrl (a ValueError) naming it
+    and the accepted forms.
     """
     if not isinstance(url, str):
         raise _bad(url)
@@ -36,8 +37,17 @@ def open_store(url: str, *, region: str | None = None, endpoint_url: str | None 
             from adapters.storage.dynamodb import DynamoStore  # botocore is slow to import
 
             return DynamoStore(parts.netloc, region=region, endpoint_url=endpoint_url)
+        raise _bad(url, "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it")
     raise _bad(url)
 
 
-def _bad(url: object) -> ValueError:
-    return ValueError(f"unsupported store URL {url!r}; use one of: {', '.join(ACCEPTED)}")
+class UnsupportedStoreUrl(ValueError):
+    """A URL of no form this service knows; `problem` says what is wrong, without the URL."""
+
+    def __init__(self, url: object, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"unsupported store URL {url!r}; use one of: {', '.join(ACCEPTED)}")
+
+
+def _bad(url: object, problem: str = "not a store URL this service knows") -> UnsupportedStoreUrl:
+    return UnsupportedStoreUrl(url, problem)
