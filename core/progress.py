@@ -14,7 +14,12 @@ def progress(items: Iterable[T], total: int, label: str, stream: IO[str] | None 
     out = stream or sys.stderr
     for done, item in enumerate(items, start=1):
         yield item
-        filled = width * done // max(total, 1)
-        out.write(f"\r{label} [{'#' * filled}{'-' * (width - filled)}] {done}/{total}")
+        out.write(f"\r{label} {bar(done, total, width)} {done}/{total}")
         out.flush()
     out.write("\n")
+
+
+def bar(done: int, total: int, width: int = 30) -> str:
+    """`[####------]`, `width` wide, filled to `done` of `total`."""
+    filled = width * min(done, total) // max(total, 1)
+    return f"[{'#' * filled}{'-' * (width - filled)}]"

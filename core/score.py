@@ -31,6 +31,7 @@ from core.cli import USAGE_ERROR, OneLineParser
 from core.errors import InvalidObservation, ModelError
 from core.model import Model, load_model
 from core.predict import predict_each
+from core.progress import bar
 from core.schema import Schema
 
 CHUNK_ROWS = 1000
@@ -177,8 +178,7 @@ class Progress:
             return
         self.drawn_at = now
         share = min(chars_done / self.total, 1.0)
-        filled = int(self.width * share)
-        self.stream.write(f"\rscoring [{'#' * filled}{'-' * (self.width - filled)}] {share:4.0%} {rows:,} rows")
+        self.stream.write(f"\rscoring {bar(chars_done, self.total, self.width)} {share:4.0%} {rows:,} rows")
         self.stream.flush()
 
     def finish(self) -> None:
