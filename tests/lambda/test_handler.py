@@ -212,7 +212,6 @@ def test_health_and_docs_through_a_function_url(handler: Handler) -> None:
 # 502, and retries an asynchronous invoke).
 
 
-
 def v2(**changes: Any) -> dict[str, Any]:
     request = event("function_url_list")
     request.update(changes)
