@@ -12,13 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.compile import NotCompilable, compile_pipeline
 from core.errors import ModelError
-from core.linear import LinearForm, NotCompilable, compile_pipeline
-from core.model import FAST_FILE, MANIFEST_FILE, MODEL_FILE, manifest_digest, sha256_file
+from core.forms import load_form
+from core.model import FAST_FILE, MANIFEST_FILE, MODEL_FILE, as_fitted, manifest_digest, sha256_file
 from core.schema import Feature, Schema
 
 # The fast form must reproduce scikit-learn's probabilities this closely on every check row.
-AGREEMENT_TOLERANCE = 1e-6
+AGREEMENT_TOLERANCE = 1e-9
 FORMAT_VERSION = 1
 
 
@@ -102,25 +103,37 @@ def _quantile_bins(values: Any) -> dict[str, Any]:
 
 def _scores_finitely(pipeline: Any, frame: Any, positive_index: int) -> bool:
     try:
-        proba = pipeline.predict_proba(frame)[:, positive_index]
+        proba = pipeline.predict_proba(as_fitted(pipeline, frame))[:, positive_index]
     except Exception:  # noqa: BLE001 - any failure means "this pipeline cannot take a null here"
         return False
     return bool(math.isfinite(float(proba[0])))
 
 
-def check_rows(X: Any, schema: Schema) -> list[list[Any]]:
-    """Training rows plus rows with each nullable feature nulled and each category unseen."""
+def check_rows(X: Any, schema: Schema) -> tuple[list[list[Any]], dict[str, int]]:
+    """Training rows plus, for the first 50 of them, each nullable feature nulled, each category
+    replaced by one never seen and each non-integer number by one close to it that training did
+    not have; and how many rows of each kind there are."""
     import pandas as pd
 
     rows = [[None if pd.isna(v) else _plain(v) for v in row] for row in X.itertuples(index=False)]
-    extra = []
+    nulled: list[list[Any]] = []
+    unseen: list[list[Any]] = []
+    moved: list[list[Any]] = []
     for k, feature in enumerate(schema.features):
         for row in rows[:50]:
             if feature.nullable:
-                extra.append(row[:k] + [None] + row[k + 1 :])
+                nulled.append(row[:k] + [None] + row[k + 1 :])
             if feature.kind == "category":
-                extra.append(row[:k] + ["never seen in training"] + row[k + 1 :])
-    return rows + extra
+                unseen.append(row[:k] + ["never seen in training"] + row[k + 1 :])
+            elif feature.kind == "number" and isinstance(value := row[k], (int, float)):
+                moved.append(row[:k] + [value * 1.001 + 0.001] + row[k + 1 :])
+    kinds = {
+        "training rows": len(rows),
+        "with a feature nulled": len(nulled),
+        "with an unseen category": len(unseen),
+        "with a number training did not have": len(moved),
+    }
+    return rows + nulled + unseen + moved, kinds
 
 
 def _plain(value: Any) -> Any:
@@ -130,28 +143,46 @@ def _plain(value: Any) -> Any:
 def build_fast_form(
     pipeline: Any, X: Any, schema: Schema, positive_index: int, threshold: float
 ) -> tuple[dict[str, Any] | None, str]:
-    """Compile the pipeline and check it against scikit-learn; (None, why) when it cannot be used."""
+    """Compile the pipeline and check it against scikit-learn; (None, why) when it cannot be used.
+
+    The reason is what core.package, core.train and /model show: the engine, and for
+    scikit-learn the step that prevented the fast form.
+    """
     from core.model import SklearnScorer
 
     try:
-        data = compile_pipeline(pipeline, schema.names)
+        data = compile_pipeline(pipeline, X, schema)
     except NotCompilable as e:
-        return None, f"not compilable: {e}"
+        return None, f"scikit-learn: no fast form, {e}"
     if positive_index != 1:
-        return None, "the positive class is not the model's second class"
-    form = LinearForm(json.loads(json.dumps(data)))
-    rows = check_rows(X, schema)
+        return None, "scikit-learn: no fast form, the positive class is not the model's second class"
+    form = load_form(json.loads(json.dumps(data)))
+    rows, kinds = check_rows(X, schema)
     reference = SklearnScorer(pipeline, schema, positive_index).proba_many(rows)
     worst = 0.0
     for row, expected in zip(rows, reference):
         got = form.proba(row)
-        worst = max(worst, abs(got - expected))
+        difference = abs(got - expected) if math.isfinite(got) else math.inf
+        worst = max(worst, difference)
         near_threshold = abs(expected - threshold) <= AGREEMENT_TOLERANCE
-        if worst > AGREEMENT_TOLERANCE or ((got >= threshold) != (expected >= threshold) and not near_threshold):
-            return None, f"fast form disagrees with scikit-learn (difference {worst:.2e}) on row {row!r}"
-    data["checked_rows"] = len(rows)
+        if difference > AGREEMENT_TOLERANCE or ((got >= threshold) != (expected >= threshold) and not near_threshold):
+            return None, (
+                f"scikit-learn: no fast form, the compiled {data['estimator']} disagrees with scikit-learn"
+                f" (difference {difference:.2e}) on row {row!r}"
+            )
+    data["checked_rows"] = kinds
     data["max_abs_difference"] = worst
-    return data, f"agrees with scikit-learn on {len(rows)} rows (max difference {worst:.1e})"
+    detail = ", ".join(f"{n:,} {kind}" for kind, n in kinds.items())
+    return data, (
+        f"fast ({data['family']} form of {data['estimator']}): agrees with scikit-learn within"
+        f" {AGREEMENT_TOLERANCE:g} on {len(rows):,} rows ({detail}; max difference {worst:.1e})"
+    )
+
+
+def fast_json(fast: dict[str, Any]) -> str:
+    """Indented to be read when small (a linear form); compact when large (a forest's nodes)."""
+    compact = json.dumps(fast, separators=(",", ":"))
+    return json.dumps(fast, indent=1) if len(compact) < 100_000 else compact
 
 
 def write_artifact(
@@ -183,7 +214,7 @@ def write_artifact(
     _atomic_write(out / MODEL_FILE, lambda f: joblib.dump(pipeline, f, compress=3))
     fast, fast_reason = build_fast_form(pipeline, X, schema, positive_index, threshold)
     if fast is not None:
-        _atomic_write(out / FAST_FILE, lambda f: f.write(json.dumps(fast, indent=1).encode()))
+        _atomic_write(out / FAST_FILE, lambda f: f.write(fast_json(fast).encode()))
     elif (out / FAST_FILE).exists():
         (out / FAST_FILE).unlink()
     manifest: dict[str, Any] = {

@@ -2,7 +2,7 @@
 
 An artifact is a directory: `model.joblib` (the fitted pipeline, the source of truth),
 `manifest.json` (schema, threshold, metrics, versions, hashes) and, when the pipeline could be
-compiled and was checked to agree with scikit-learn, `fast.json` (see core.linear). Serving uses
+compiled and was checked to agree with scikit-learn, `fast.json` (see core.forms). Serving uses
 the fast form when present, so scikit-learn is only imported when a model needs it.
 """
 
@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from core.errors import ModelError
-from core.linear import LinearForm
+from core.forms import Form, load_form_file
 from core.schema import Schema
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 FAST_FILE = "fast.json"
+# Where a large fast form's compiled code is kept between loads (see core.forms.compiled).
+CODE_CACHE = "__pycache__"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "artifacts" / "titanic"
 
 
@@ -34,11 +36,11 @@ class Scorer(Protocol):
 
 
 class FastScorer:
-    """The compiled linear form (pure Python; see core.linear)."""
+    """The compiled fast form (pure Python; see core.forms)."""
 
     engine = "fast"
 
-    def __init__(self, form: LinearForm) -> None:
+    def __init__(self, form: Form) -> None:
         self.proba = form.proba
 
     def proba_many(self, rows: Sequence[Sequence[Any]]) -> list[float]:
@@ -46,8 +48,14 @@ class FastScorer:
         return [proba(row) for row in rows]
 
 
+def as_fitted(pipeline: Any, frame: Any) -> Any:
+    """`frame` as `pipeline` was fitted: itself, or its values for a pipeline fitted on an array
+    (given a DataFrame, scikit-learn would warn that it was fitted without feature names)."""
+    return frame if getattr(pipeline, "feature_names_in_", None) is not None else frame.to_numpy()
+
+
 class SklearnScorer:
-    """The fitted pipeline itself, fed a DataFrame with the training dtypes."""
+    """The fitted pipeline itself, fed a DataFrame with the training dtypes (see `as_fitted`)."""
 
     engine = "sklearn"
 
@@ -55,6 +63,10 @@ class SklearnScorer:
         self.pipeline = pipeline
         self.schema = schema
         self.positive_index = positive_index
+        # The service reports an unseen category in the prediction's warnings; a OneHotEncoder
+        # with `drop` would also warn on stderr for each one. Set once for the process:
+        # catch_warnings around each call is not safe in the thread pool that runs this.
+        warnings.filterwarnings("ignore", message="Found unknown categories", category=UserWarning)
 
     def frame(self, rows: Sequence[Sequence[Any]]) -> Any:
         import numpy as np
@@ -67,7 +79,7 @@ class SklearnScorer:
                 columns[feature.name] = pd.Series([np.nan if v is None else v for v in column], dtype=object)
             else:
                 columns[feature.name] = pd.Series([np.nan if v is None else v for v in column], dtype="float64")
-        return pd.DataFrame(columns)
+        return as_fitted(self.pipeline, pd.DataFrame(columns))
 
     def proba_many(self, rows: Sequence[Sequence[Any]]) -> list[float]:
         if not rows:
@@ -182,7 +194,10 @@ def load_model(path: str | Path = DEFAULT_MODEL_DIR, engine: str = "auto") -> Mo
         # The fast form is derived from model.joblib: both must be the files the manifest names.
         _verified_file(path / MODEL_FILE, version, "model file")
         fast_file = _verified_file(path / FAST_FILE, manifest["fast_sha256"], "fast form")
-        scorer = FastScorer(LinearForm(json.loads(fast_file.read_text(encoding="utf-8"))))
+        try:
+            scorer = FastScorer(load_form_file(fast_file, manifest["fast_sha256"], cache_dir=path / CODE_CACHE))
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise ModelError(f"{fast_file} cannot be read by this version ({e}); rebuild the artifact") from e
     else:
         pipeline = load_pipeline(path, manifest)
         scorer = SklearnScorer(pipeline, schema, int(manifest["positive_index"]))

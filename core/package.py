@@ -22,7 +22,9 @@ def in_sample_metrics(pipeline: Any, X: Any, y: Any, positive_index: int, positi
     from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 
     truth = (y == positive_class).to_numpy().astype(int)
-    proba = pipeline.predict_proba(X)[:, positive_index]
+    from core.model import as_fitted
+
+    proba = pipeline.predict_proba(as_fitted(pipeline, X))[:, positive_index]
     return {
         "method": "computed by core.package on the data given (in-sample unless that data was held out)",
         "n": int(len(truth)),

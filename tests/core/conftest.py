@@ -62,17 +62,21 @@ def tiny_model(tiny_dir: Path) -> Model:
 
 
 @pytest.fixture(scope="session")
-def forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pipeline the fast evaluator cannot compile: served by scikit-learn."""
+def sklearn_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline no fast form reproduces (a QuantileTransformer): served by scikit-learn."""
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, QuantileTransformer
 
     columns = ColumnTransformer(
         [
-            ("num", SimpleImputer(strategy="median"), ["Age", "Fare", "Pclass"]),
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median"), QuantileTransformer(n_quantiles=50)),
+                ["Age", "Fare", "Pclass"],
+            ),
             (
                 "cat",
                 make_pipeline(
@@ -82,7 +86,7 @@ def forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ),
         ]
     )
-    out = tmp_path_factory.mktemp("forest") / "model"
+    out = tmp_path_factory.mktemp("sklearn") / "model"
     fit_artifact(out, make_pipeline(columns, RandomForestClassifier(n_estimators=20, random_state=0)))
     return out
 

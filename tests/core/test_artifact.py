@@ -43,7 +43,7 @@ def test_a_modified_model_file_is_refused(copy: Path, engine: str) -> None:
 
 def test_a_modified_fast_form_is_refused(copy: Path) -> None:
     fast = json.loads((copy / "fast.json").read_text())
-    fast["intercept"] += 1.0
+    fast["model"]["intercept"] += 1.0
     (copy / "fast.json").write_text(json.dumps(fast))
     with pytest.raises(ModelError, match="fast form .* does not match"):
         load_model(copy)

@@ -113,11 +113,11 @@ def test_package_wraps_a_users_own_pipeline(csv: Path, tmp_path: Path) -> None:
         str(tmp_path / "mine"),
     )
     assert result.returncode == 0, result.stderr
+    assert "serving: fast (boosting form of HistGradientBoostingClassifier)" in result.stdout
     model = load_model(tmp_path / "mine")
-    assert model.engine == "sklearn"
-    assert predict(GOOD, model=model).proba == pytest.approx(
-        float(user.predict_proba(X.head(0).__class__([GOOD]))[0, 1])
-    )
+    assert model.engine == "fast"
+    expected = float(user.predict_proba(X.head(0).__class__([GOOD]))[0, 1])
+    assert predict(GOOD, model=model).proba == pytest.approx(expected, rel=0, abs=1e-9)
 
 
 def test_package_refuses_a_file_that_is_not_a_classifier(csv: Path, tmp_path: Path) -> None:

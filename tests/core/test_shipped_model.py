@@ -86,7 +86,7 @@ def test_make_models_command_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     assert_reproduced(rebuilt.manifest["metrics"], shipped.manifest["metrics"])
     assert_reproduced(rebuilt.manifest["features"], shipped.manifest["features"])
     fast_forms = [json.loads((directory / "fast.json").read_text()) for directory in (out, DEFAULT_MODEL_DIR)]
-    keys = ("intercept", "weights", "pairs", "encoders")
+    keys = ("format", "family", "inputs", "steps", "outputs", "model")
     assert_reproduced(*[{k: f[k] for k in keys} for f in fast_forms])
     table = pd.read_csv(SHARED_CSV).drop(columns=["Survived", "PassengerId", "Name", "Ticket"]).astype(object)
     for row in table.to_dict("records"):
