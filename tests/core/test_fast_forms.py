@@ -93,6 +93,7 @@ def logistic() -> Any:
 def linear_pipelines() -> dict[str, Callable[[], Any]]:
     import category_encoders
     from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import KFold
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import (
         FunctionTransformer,
@@ -138,7 +139,7 @@ def linear_pipelines() -> dict[str, Callable[[], Any]]:
             logistic(),
         ),
         "target-encoder": lambda: make_pipeline(
-            columns(imputed(StandardScaler()), make_pipeline(one_hot().steps[0][1], TargetEncoder(random_state=0))),
+            columns(imputed(StandardScaler()), make_pipeline(one_hot().steps[0][1], TargetEncoder(cv=KFold(5)))),
             logistic(),
         ),
         "polynomial-degree-2": lambda: make_pipeline(
