@@ -51,8 +51,11 @@ bench: $(VENV)/.bench-installed
 soak: install
 	SOAK=1 $(PY) -m pytest -q -m slow tests/reliability
 
+# make lambda-package MODEL_DIR=path/to/artifact packages that model (default: the shipped one).
+MODEL_DIR ?= artifacts/titanic
+LAMBDA_ZIP ?= dist/lambda.zip
 lambda-package: install
-	$(PY) scripts/build_lambda_package.py
+	$(PY) scripts/build_lambda_package.py --model-dir $(MODEL_DIR) --out $(LAMBDA_ZIP)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mangum import Mangum
@@ -19,11 +20,15 @@ from adapters.bootstrap import ConfigurationError, create_app, report_configurat
 from adapters.lambda_events import GuardedHandler, UnavailableHandler
 from adapters.settings import Settings
 
+# A Lambda package keeps its model here (scripts/build_lambda_package.py); MODEL_DIR overrides it.
+PACKAGED_MODEL_DIR = Path(__file__).resolve().parent / "model"
 # Mangum base64-encodes any response whose type is not listed as text; problem details are text.
 TEXT_MIME_TYPES = ["text/", "application/json", "application/problem+json"]
 
 
 def build_handler(environ: Mapping[str, str]) -> Any:
+    if "MODEL_DIR" not in environ and (PACKAGED_MODEL_DIR / "manifest.json").is_file():
+        environ = {**environ, "MODEL_DIR": str(PACKAGED_MODEL_DIR)}
     try:
         app = create_app(Settings.from_env(environ))
     except ConfigurationError as e:

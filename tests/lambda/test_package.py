@@ -61,12 +61,16 @@ def test_the_package_is_far_under_lambdas_size_limit_and_leaves_scikit_learn_out
         names = archive.namelist()
         unzipped = sum(info.file_size for info in archive.infolist())
     assert unzipped < 120 * 1024 * 1024 < LAMBDA_UNZIPPED_LIMIT
-    assert "handler.py" in names and "artifacts/titanic/fast.json" in names
+    assert "handler.py" in names and "model/fast.json" in names
+    assert not [n for n in names if n.startswith("artifacts/")]  # only the packaged model
     assert not [n for n in names if n.startswith(("sklearn/", "numpy/", "pandas/", "scipy/", "tests/"))]
 
 
-def run_package(package: Path, tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Unzip the package and answer EVENT with it on Python 3.12, with nothing else importable."""
+def run_package(
+    package: Path, tmp_path: Path, env: dict[str, str], observation: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Unzip the package and answer EVENT (with `observation` in its body, when given) with it on
+    Python 3.12, with nothing else importable."""
     interpreter = python312()
     if interpreter is None:
         pytest.skip("no Python 3.12 interpreter on this machine (Lambda's runtime); the package was built but not run")
@@ -74,6 +78,8 @@ def run_package(package: Path, tmp_path: Path, env: dict[str, str]) -> dict[str,
     with zipfile.ZipFile(package) as archive:
         archive.extractall(root)
     event = json.loads(EVENT.read_text())
+    if observation is not None:
+        event["body"] = json.dumps({**json.loads(event["body"]), "observation": observation})
     # -I -S: no site-packages, no user site, no PYTHONPATH: only the standard library and the package.
     result = subprocess.run(
         [interpreter, "-I", "-S", "-c", PROGRAM, str(root), json.dumps(event)],
@@ -130,3 +136,63 @@ def test_the_unzipped_package_alone_answers_an_event_on_python_3_12(package: Pat
     assert out["response"]["statusCode"] == 200
     body = json.loads(out["response"]["body"])
     assert set(body) >= {"id", "observation_id", "proba", "predicted_class", "true_class"}
+
+
+@pytest.fixture(scope="module")
+def forest_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`make lambda-package MODEL_DIR=...` for a random forest fitted here: (zip, model version)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from tests.core.conftest import fit_artifact
+    from tests.core.test_fast_forms import columns, imputed
+
+    work = tmp_path_factory.mktemp("forest-package")
+    model = fit_artifact(work / "forest", make_pipeline(columns(imputed()), RandomForestClassifier(60, random_state=0)))
+    assert model.engine == "fast"
+    venv = Path(sys.prefix)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", f"{venv}/.installed", "lambda-package", f"VENV={venv}",
+         f"MODEL_DIR={work / 'forest'}", f"LAMBDA_ZIP={work / 'lambda.zip'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "of Lambda's 250 MB limit" in result.stdout
+    return work / "lambda.zip", model.version
+
+
+def test_a_forest_package_carries_its_model_and_compiled_code_and_no_server(forest_package: tuple[Path, str]) -> None:
+    package, _ = forest_package
+    with zipfile.ZipFile(package) as archive:
+        names = archive.namelist()
+        unzipped = sum(info.file_size for info in archive.infolist())
+    assert unzipped <= 15 * 1024 * 1024
+    assert {"model/manifest.json", "model/fast.json", "model/model.joblib"} <= set(names)
+    assert [n for n in names if n.startswith("model/__pycache__/fast-") and n.endswith(".cpython-312.bin")]
+    top = {n.split("/")[0].split("-")[0] for n in names}
+    assert not top & {"uvicorn", "uvloop", "httptools", "click", "sklearn", "numpy", "scipy", "pandas", "artifacts"}
+
+
+def test_an_unzipped_forest_package_serves_its_own_model_without_compiling(
+    forest_package: tuple[Path, str], tmp_path: Path
+) -> None:
+    package, version = forest_package
+    from tests.core.conftest import GOOD
+
+    # No MODEL_DIR: the package serves its own model.
+    out = run_package(package, tmp_path, {"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}"}, GOOD)
+    assert out["response"]["statusCode"] == 200, out["response"]
+    assert json.loads(out["response"]["body"])["model_version"] == version
+    assert out["heavy"] == []
+    assert [path for path in out["compiled"] if path.startswith(str(tmp_path / "task"))] == []
+
+
+def test_a_package_for_scikit_learn_takes_only_the_scientific_stack_of_requirements_txt(tmp_path: Path) -> None:
+    from scripts.build_lambda_package import scientific_requirements
+
+    pins = scientific_requirements(ROOT / "requirements.txt", tmp_path / "stack.txt").read_text().split()
+    assert sorted(p.split("==")[0] for p in pins) == ["joblib", "numpy", "pandas", "scikit-learn", "scipy"]
+    assert all("==" in p for p in pins)
