@@ -106,9 +106,17 @@ class Model:
     def engine(self) -> str:
         return str(getattr(self.scorer, "engine", "unknown"))
 
+    @property
+    def engine_reason(self) -> str:
+        """Which engine serves the model and why (for scikit-learn: what kept the fast form out)."""
+        if self.engine == "sklearn" and self.manifest.get("fast_sha256"):
+            return "scikit-learn: chosen when loading (engine='sklearn'); the artifact also has a fast form"
+        return str(self.manifest.get("fast_reason", self.engine))
+
     def card(self) -> dict[str, Any]:
         """What `/model` shows: the manifest plus how this process serves it."""
-        return {**self.manifest, "model_version": self.version, "engine": self.engine}
+        return {**self.manifest, "model_version": self.version, "engine": self.engine,
+                "engine_reason": self.engine_reason}
 
 
 def sha256_file(path: Path) -> str:

@@ -184,7 +184,8 @@ def openapi_document(
             "get": operation(
                 "model",
                 "The model card: features, threshold, metrics, versions and hashes of the served artifact",
-                "The artifact's manifest plus `model_version` and the `engine` serving it.",
+                "The artifact's manifest plus `model_version`, the `engine` serving it and `engine_reason` (why: for"
+                " scikit-learn, the step that kept the fast form out and what would allow one).",
                 ("The model card", {"type": "object", "required": ["model_version"]}),
             )
         },

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.forms.steps import StepSource, category_key, literal, number
+from core.forms.steps import UNARY_OPS, StepSource, apply_unary, category_key, literal, number
 
 CACHE_LIMIT = 4096
 
@@ -54,11 +54,30 @@ class _Terms:
             a_numbers, a_lookups = self._factors(int(step[1]))
             b_numbers, b_lookups = self._factors(int(step[2]))
             return a_numbers + b_numbers, a_lookups + b_lookups
-        if step is not None and step[0] == "lookup":
-            return [], [(int(step[1]), step)]
-        if step is not None and step[0] == "constant":
-            return [], [(-1, step)]  # a factor of no source
+        lookup = self._as_lookup(slot)
+        if lookup is not None:
+            return [], [lookup]
         return [slot], []
+
+    def _as_lookup(self, slot: int) -> tuple[int, list[Any]] | None:
+        """(source, lookup step) when the slot is a function of one category only: a lookup, a
+        constant, or one-number steps over a lookup (an imputer or a scaler after a one-hot
+        encoder), folded into the lookup's values."""
+        if slot < self.steps.n_inputs:
+            return None
+        step = self.steps.steps[slot - self.steps.n_inputs]
+        if step[0] == "constant":
+            return -1, step  # a factor of no source
+        if step[0] == "lookup":
+            return int(step[1]), step
+        if step[0] in UNARY_OPS:
+            inner = self._as_lookup(int(step[1]))
+            if inner is not None and inner[1][0] == "lookup":
+                source, (_, _, pairs, other, missing) = inner
+                table = [[k, apply_unary(step, number(v))] for k, v in pairs]
+                return source, ["lookup", source, table, apply_unary(step, number(other)),
+                                apply_unary(step, number(missing))]
+        return None
 
     def known(self, source: int) -> frozenset[Any]:
         return frozenset(

@@ -133,7 +133,8 @@ class StepSource:
             return literal(number(args[0]))
         x = self.slot(args[0])
         if op == "number":
-            return f"NAN if {x} is None else {x}"
+            # float() once: CPython compares and multiplies float by float fastest (int by float is generic).
+            return f"NAN if {x} is None else float({x})"
         if op == "fill":
             return f"{literal(number(args[1]))} if {x} != {x} else {x}"
         if op == "fill_category":
@@ -162,6 +163,29 @@ class StepSource:
                 return found
             return f"{literal(missing)} if {x} is None or {x} != {x} else {found}"
         raise ValueError(f"unknown step {op!r}")
+
+
+UNARY_OPS = ("fill", "is_missing", "affine", "scale", "log1p", "bin")
+
+
+def apply_unary(step: Sequence[Any], x: float) -> float:
+    """What the code `expression` writes for a one-number step computes, for the number x."""
+    op = step[0]
+    if op == "fill":
+        return number(step[2]) if x != x else x
+    if op == "is_missing":
+        return 1.0 if x != x else 0.0
+    if op == "affine":
+        return (x - number(step[2])) / number(step[3])
+    if op == "scale":
+        return x * number(step[2]) + number(step[3])
+    if op == "log1p":
+        return log1p(x)
+    if op == "bin":
+        from bisect import bisect_right
+
+        return float(bisect_right([number(e) for e in step[2]], x))
+    raise ValueError(f"{op!r} is not a one-number step")
 
 
 def _sources(step: Sequence[Any]) -> list[Any]:

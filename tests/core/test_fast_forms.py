@@ -270,7 +270,7 @@ def test_a_step_without_a_fast_form_is_named_with_what_would_allow_one(tmp_path:
 
     model = fit_artifact(tmp_path / "knn", make_pipeline(columns(imputed()), KNeighborsClassifier()))
     assert model.engine == "sklearn"
-    reason = model.card()["fast_reason"]
+    reason = model.card()["engine_reason"]
     assert reason.startswith("scikit-learn: no fast form, KNeighborsClassifier has no fast form")
     assert "RandomForestClassifier" in reason  # what would allow one
     model = fit_artifact(
@@ -278,7 +278,14 @@ def test_a_step_without_a_fast_form_is_named_with_what_would_allow_one(tmp_path:
         make_pipeline(columns(imputed(FunctionTransformer(np.sqrt))), logistic()),
     )
     assert model.engine == "sklearn"
-    assert "step 'columntransformer': FunctionTransformer('sqrt') has no fast form" in model.card()["fast_reason"]
+    assert "step 'columntransformer': FunctionTransformer('sqrt') has no fast form" in model.card()["engine_reason"]
+    forced = load_model(tmp_path / "sqrt", engine="sklearn")
+    assert forced.card()["engine_reason"] == model.card()["engine_reason"]  # no fast form to choose
+    linear = fit_artifact(tmp_path / "linear", make_pipeline(columns(imputed()), logistic()))
+    assert load_model(tmp_path / "linear", engine="sklearn").card()["engine_reason"].startswith(
+        "scikit-learn: chosen when loading (engine='sklearn')"
+    )
+    assert linear.card()["engine_reason"] == linear.manifest["fast_reason"]
 
 
 def test_a_pipeline_fitted_on_an_array_serves_without_warnings(tmp_path: Path) -> None:

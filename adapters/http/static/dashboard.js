@@ -338,7 +338,7 @@ async function loadCard() {
   const entries = [
     ["version", version],
     ["estimator", card.estimator],
-    ["engine", card.engine],
+    ["engine", card.engine_reason || card.engine],
     ["target", card.target],
     ["threshold", fmt(card.threshold)],
     ["training rows", fmt(metrics.n ?? card.training?.fingerprint?.rows)],
