@@ -134,3 +134,16 @@ def test_predict_each_answers_every_item_in_order_and_a_bad_one_stops_nothing() 
     assert answers[0] == predict(good) and answers[2] == predict(other)
     assert isinstance(answers[1], InvalidObservation) and [e.field for e in answers[1].errors] == ["Age"]
     assert predict_each([]) == []
+
+
+def test_a_prediction_made_quickly_is_the_same_frozen_prediction() -> None:
+    import dataclasses
+
+    from core.predict import Prediction
+
+    fields = {"proba": 0.25, "predicted_class": False, "threshold": 0.5, "model_version": "v", "warnings": ("w",)}
+    made, constructed = Prediction.made(**fields), Prediction(**fields)
+    assert made == constructed and hash(made) == hash(constructed) and repr(made) == repr(constructed)
+    assert dataclasses.asdict(made) == fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.proba = 1.0  # type: ignore[misc]
