@@ -41,6 +41,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 bench: $(VENV)/.bench-installed
 	command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk
 	$(PY) -m bench.core_bench
+	$(PY) -m bench.forms_bench
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.package_size
 	$(PY) -m bench.http_bench

@@ -223,14 +223,32 @@ def _depth(tree: dict[str, Any]) -> int:
     return max(depth.values())
 
 
-def package_sizes(directories: dict[str, Path], work: Path) -> None:
+COLD_START = """
+import json, sys, time
+start = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+import handler
+response = handler.handler(json.loads(sys.argv[2]), None)
+assert response["statusCode"] == 200, response
+print(time.perf_counter() - start)
+"""
+
+
+def package_sizes(directories: dict[str, Path], work: Path, runs: int = 7) -> None:
+    """Each model's Lambda package: its size, and the cold start of the unzipped package on
+    Python 3.12 (read-only, as Lambda's code directory): import handler to the first answer."""
+    import statistics
     import subprocess
+    import zipfile
 
     from bench.servers import ROOT
+    from scripts.build_lambda_package import find_interpreter
 
-    print("\n# Lambda package per model (python3.12, manylinux x86_64)")
-    print("| model | package |")
-    print("| --- | --- |")
+    interpreter = find_interpreter("3.12")
+    event = (ROOT / "tests" / "lambda" / "events" / "apigw_rest_v1_predict.json").read_text()
+    print("\n# Lambda package per model (python3.12, manylinux x86_64; cold start: SQLite, median of runs)")
+    print("| model | package | cold start |")
+    print("| --- | --- | ---: |")
     for name, directory in directories.items():
         out = work / f"{directory.name}.zip"
         done = subprocess.run(
@@ -238,7 +256,21 @@ def package_sizes(directories: dict[str, Path], work: Path) -> None:
             cwd=ROOT, capture_output=True, text=True, timeout=1800,
         )
         line = done.stdout.strip().splitlines()[-1] if done.returncode == 0 else done.stderr.strip()[-200:]
-        print(f"| {name} | {line.split(': ', 1)[-1]} |")
+        cold = "no Python 3.12"
+        if done.returncode == 0 and interpreter:
+            task = work / f"{directory.name}-task"
+            with zipfile.ZipFile(out) as archive:
+                archive.extractall(task)
+            subprocess.run(["chmod", "-R", "a-w", str(task)], check=True)
+            times = []
+            for run in range(runs):
+                env = {"STORE_URL": f"sqlite:///{work / f'{directory.name}-{run}.db'}", "PATH": "/usr/bin:/bin"}
+                result = subprocess.run([interpreter, "-I", "-S", "-c", COLD_START, str(task), event],
+                                        capture_output=True, text=True, env=env, timeout=300, check=True)
+                times.append(float(result.stdout.strip().splitlines()[-1]))
+            cold = f"{statistics.median(times) * 1e3:.0f} ms"
+            subprocess.run(["chmod", "-R", "u+w", str(task)], check=True)
+        print(f"| {name} | {line.split(': ', 1)[-1]} | {cold} |")
 
 
 if __name__ == "__main__":

@@ -77,19 +77,22 @@ Checked = tuple[list[Any], list[str]] | InvalidObservation
 def _validated(observations: Sequence[Any], model: Model, strict: bool, prefixed: bool) -> list[Checked]:
     """Each observation's (values, warnings), or its InvalidObservation (fields named `k.` when `prefixed`)."""
     checked: list[Checked] = []
+    validate = model.schema.validate
     for index, observation in enumerate(observations):
-        prefix = f"{index}." if prefixed else ""
         try:
-            checked.append(model.schema.validate(observation, strict=strict, field_prefix=prefix))
-        except InvalidObservation as e:
-            checked.append(e)
+            checked.append(validate(observation, strict))
+        except InvalidObservation:
+            # Validated again to name the fields: only bad items pay for the prefixed names.
+            try:
+                validate(observation, strict, f"{index}." if prefixed else "")
+            except InvalidObservation as e:
+                checked.append(e)
     return checked
 
 
 def _scored(model: Model, checked: list[Checked]) -> list[Prediction | InvalidObservation]:
     """The valid items scored in one call, in place; the invalid ones left as they are."""
-    valid = [item for item in checked if not isinstance(item, InvalidObservation)]
-    probas = iter(model.scorer.proba_many([values for values, _ in valid]))
+    probas = iter(model.scorer.proba_many([item[0] for item in checked if type(item) is tuple]))
     return [item if isinstance(item, InvalidObservation) else _prediction(model, next(probas), item[1])
             for item in checked]
 

@@ -119,26 +119,25 @@ class Schema:
         warnings: list[str] = []
         values: list[Any] = []
         for feature in self.features:
-            name = field_prefix + feature.name
             if feature.name not in observation:
-                errors.append(FieldError(name, "is required"))
+                errors.append(FieldError(field_prefix + feature.name, "is required"))
                 values.append(None)
                 continue
             value = observation[feature.name]
             values.append(value)
             if value is None:
                 if not feature.nullable:
-                    errors.append(FieldError(name, "must not be null"))
+                    errors.append(FieldError(field_prefix + feature.name, "must not be null"))
                 continue
             if feature.kind == "category":
                 if not isinstance(value, str):
-                    errors.append(FieldError(name, f"must be a string, got {_type_name(value)}"))
+                    errors.append(FieldError(field_prefix + feature.name, f"must be a string, got {_type_name(value)}"))
                 elif value not in feature.categories:
                     warnings.append(f"{feature.name}: category {quoted(value)} was not seen in training")
                 continue
             problem = _number_problem(feature, value)
             if problem:
-                errors.append(FieldError(name, problem))
+                errors.append(FieldError(field_prefix + feature.name, problem))
             elif (feature.seen_min is not None and value < feature.seen_min) or (
                 feature.seen_max is not None and value > feature.seen_max
             ):
