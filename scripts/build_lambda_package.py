@@ -59,8 +59,10 @@ DEFAULT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinu
 
 
 def scientific_requirements(requirements: Path, out: Path) -> Path:
-    """requirements.txt's pins of SCIENTIFIC_STACK, written to `out`."""
-    pins = []
+    """requirements-lambda.txt and requirements.txt's pins of SCIENTIFIC_STACK, written to `out`
+    (one install, so that pip resolves them together: pandas' python-dateutil must still fit
+    botocore's)."""
+    pins = [f"-r {ROOT / 'requirements-lambda.txt'}"]
     for line in requirements.read_text().splitlines():
         name = line.split("#", 1)[0].split("==", 1)[0].strip().lower()
         if name in SCIENTIFIC_STACK:
@@ -192,13 +194,13 @@ def build(
     staging = out.parent / "lambda-build"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    pip_install(staging, ROOT / "requirements-lambda.txt", python_version, platforms)
-    scientific = with_scikit_learn or needs_scikit_learn(model_dir)
-    if scientific:
+    if with_scikit_learn or needs_scikit_learn(model_dir):
         print("adding scikit-learn and its stack (the model has no fast form, or it was asked for)", file=sys.stderr)
         stack = scientific_requirements(ROOT / "requirements.txt", out.parent / "requirements-scientific.txt")
         pip_install(staging, stack, python_version, platforms)
         stack.unlink()
+    else:
+        pip_install(staging, ROOT / "requirements-lambda.txt", python_version, platforms)
     for name in SOURCES:
         copy_tree(ROOT / name, staging / name)
     copy_tree(model_dir, staging / PACKAGED_MODEL)

@@ -193,6 +193,7 @@ def test_an_unzipped_forest_package_serves_its_own_model_without_compiling(
 def test_a_package_for_scikit_learn_takes_only_the_scientific_stack_of_requirements_txt(tmp_path: Path) -> None:
     from scripts.build_lambda_package import scientific_requirements
 
-    pins = scientific_requirements(ROOT / "requirements.txt", tmp_path / "stack.txt").read_text().split()
+    first, *pins = scientific_requirements(ROOT / "requirements.txt", tmp_path / "stack.txt").read_text().splitlines()
+    assert first == f"-r {ROOT / 'requirements-lambda.txt'}"  # resolved together with what serving needs
     assert sorted(p.split("==")[0] for p in pins) == ["joblib", "numpy", "pandas", "scikit-learn", "scipy"]
     assert all("==" in p for p in pins)
