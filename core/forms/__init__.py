@@ -22,7 +22,6 @@ import math
 import os
 import sys
 import tempfile
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -31,7 +30,8 @@ from typing import Any, Protocol
 from core.forms import boosting, forest, linear
 from core.forms.linear_v1 import FORMAT as LINEAR_V1
 from core.forms.linear_v1 import LinearForm
-from core.forms.steps import StepSource, log1p
+from core.forms.steps import RUNTIME as STEP_RUNTIME
+from core.forms.steps import StepSource
 
 FORMAT = "fast-v2"
 FAMILIES: dict[str, ModuleType] = {"linear": linear, "forest": forest, "boosting": boosting}
@@ -48,8 +48,7 @@ def sigmoid(z: float) -> float:
 
 
 # What generated code may call besides its constants: given at every load, never cached.
-RUNTIME: dict[str, Any] = {"NAN": math.nan, "INF": math.inf, "log1p": log1p, "bisect_right": bisect_right,
-                           "sigmoid": sigmoid}
+RUNTIME: dict[str, Any] = {**STEP_RUNTIME, "sigmoid": sigmoid}
 
 
 class Form(Protocol):

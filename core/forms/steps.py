@@ -24,6 +24,7 @@ Numbers in the JSON are plain, or "nan", "inf", "-inf" (JSON has no literal for 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,10 @@ def log1p(x: float) -> float:
     if x > -1.0:
         return math.log1p(x)
     return -math.inf if x == -1.0 else NAN
+
+
+# What step expressions may call besides their constants (core.forms adds the families' own).
+RUNTIME: dict[str, Any] = {"NAN": NAN, "INF": math.inf, "log1p": log1p, "bisect_right": bisect_right}
 
 
 def category_key(value: Any) -> Any:
@@ -169,23 +174,13 @@ UNARY_OPS = ("fill", "is_missing", "affine", "scale", "log1p", "bin")
 
 
 def apply_unary(step: Sequence[Any], x: float) -> float:
-    """What the code `expression` writes for a one-number step computes, for the number x."""
-    op = step[0]
-    if op == "fill":
-        return number(step[2]) if x != x else x
-    if op == "is_missing":
-        return 1.0 if x != x else 0.0
-    if op == "affine":
-        return (x - number(step[2])) / number(step[3])
-    if op == "scale":
-        return x * number(step[2]) + number(step[3])
-    if op == "log1p":
-        return log1p(x)
-    if op == "bin":
-        from bisect import bisect_right
-
-        return float(bisect_right([number(e) for e in step[2]], x))
-    raise ValueError(f"{op!r} is not a one-number step")
+    """What one-number `step` computes for the number x: its own generated expression, evaluated
+    (so that folding a step at load time can never differ from running it)."""
+    if step[0] not in UNARY_OPS:
+        raise ValueError(f"{step[0]!r} is not a one-number step")
+    source = StepSource(1, [[step[0], 0, *step[2:]]])
+    expression = source.expression(1, source.steps[0])
+    return float(eval(expression, {**RUNTIME, **source.namespace, "s0": x}))  # noqa: S307 - our own expression
 
 
 def _sources(step: Sequence[Any]) -> list[Any]:
