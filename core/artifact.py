@@ -146,14 +146,24 @@ def build_fast_form(
     """Compile the pipeline and check it against scikit-learn; (None, why) when it cannot be used.
 
     The reason is what core.package, core.train and /model show: the engine, and for
-    scikit-learn the step that prevented the fast form.
+    scikit-learn the step that prevented the fast form. A compiler or a check that fails in
+    any other way also means no fast form, with the error as the reason: the artifact is still
+    built, served by scikit-learn.
     """
-    from core.model import SklearnScorer
-
     try:
-        data = compile_pipeline(pipeline, X, schema)
+        return _checked_fast_form(pipeline, X, schema, positive_index, threshold)
     except NotCompilable as e:
         return None, f"scikit-learn: no fast form, {e}"
+    except Exception as e:  # noqa: BLE001 - any failure here only costs the fast form
+        return None, f"scikit-learn: no fast form, building it failed ({type(e).__name__}: {e})"
+
+
+def _checked_fast_form(
+    pipeline: Any, X: Any, schema: Schema, positive_index: int, threshold: float
+) -> tuple[dict[str, Any] | None, str]:
+    from core.model import SklearnScorer
+
+    data = compile_pipeline(pipeline, X, schema)
     if positive_index != 1:
         return None, "scikit-learn: no fast form, the positive class is not the model's second class"
     form = load_form(json.loads(json.dumps(data)))
@@ -211,8 +221,9 @@ def write_artifact(
     positive_index = classes.index(positive_class)
     schema = infer_schema(X, pipeline, positive_index)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / MODEL_FILE, lambda f: joblib.dump(pipeline, f, compress=3))
+    # Everything is computed before the first file is replaced: a failure leaves the old artifact whole.
     fast, fast_reason = build_fast_form(pipeline, X, schema, positive_index, threshold)
+    _atomic_write(out / MODEL_FILE, lambda f: joblib.dump(pipeline, f, compress=3))
     if fast is not None:
         _atomic_write(out / FAST_FILE, lambda f: f.write(fast_json(fast).encode()))
     elif (out / FAST_FILE).exists():

@@ -138,6 +138,10 @@ def _selected(spec: Any, names: list[str], width: int) -> list[int]:
     if callable(spec) or isinstance(spec, str):
         raise NotCompilable("a ColumnTransformer selects its columns with a callable or a single name")
     if isinstance(spec, slice):
+        if isinstance(spec.start, str) or isinstance(spec.stop, str):  # labels, both ends included
+            start = names.index(spec.start) if spec.start is not None else 0
+            stop = names.index(spec.stop) + 1 if spec.stop is not None else width
+            return list(range(start, stop))[:: spec.step or 1]
         return list(range(width))[spec]
     items = list(spec)
     if items and all(isinstance(i, (bool, np.bool_)) for i in items):
@@ -255,7 +259,13 @@ def probe_encoder(step: Any, columns: list[Column], program: Program) -> list[Co
     with warnings.catch_warnings():
         # e.g. OneHotEncoder(drop=...) warns of the unseen value, which the probe sends on purpose.
         warnings.simplefilter("ignore", UserWarning)
-        out = np.asarray(_dense(step.transform(_frame(step, columns, rows))), dtype=float)
+        try:
+            out = np.asarray(_dense(step.transform(_frame(step, columns, rows))), dtype=float)
+        except ValueError as e:
+            raise NotCompilable(
+                f"{type(step).__name__} cannot encode a value training did not see, or a missing one (it raises"
+                " ValueError); with handle_unknown='ignore' (or 'use_encoded_value') it could"
+            ) from e
     result = []
     for j in range(out.shape[1]):
         changes = {owners[r] for r in range(1, len(rows)) if not _same(out[r, j], out[0, j])}
@@ -299,7 +309,8 @@ def _probe_values(step: Any, k: int, column: Column) -> list[Any]:
     elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
         unseen = float(max(known)) + 1.0
     else:
-        raise NotCompilable(f"column {column.name!r} mixes text and numbers")
+        kinds = sorted({type(v).__name__ for v in known})
+        raise NotCompilable(f"column {column.name!r} holds values of types {', '.join(kinds)} (text or numbers only)")
     return [*known, unseen, math.nan]
 
 

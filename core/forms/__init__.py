@@ -101,15 +101,17 @@ class CodeCache:
 
     Named by the fast form's sha256 and the sha256 of this package's own source (the code that
     writes the function), and starting with this interpreter's bytecode magic number: another
-    form, another version of this package or another Python never reads it. It is trusted as
+    form, another version of this package or another Python never reads it. Writing removes the
+    cache of any other fast form (a rebuilt artifact), and keeps those of other versions of this
+    package and other Pythons, which may share the artifact during a deploy. It is trusted as
     Python trusts its own __pycache__: whoever can write the artifact's directory can change the
     model anyway. A read-only directory (a Lambda package, which is built with its cache
     filled: scripts/build_lambda_package.py) just means compiling at every load.
     """
 
     def __init__(self, directory: Path, form_sha256: str) -> None:
-        key = hashlib.sha256((form_sha256 + _generator_digest()).encode()).hexdigest()[:32]
-        self.path = directory / f"fast-{key}.{sys.implementation.cache_tag}.bin"
+        self.form = form_sha256[:16]
+        self.path = directory / f"fast-{self.form}-{_generator_digest()[:16]}.{sys.implementation.cache_tag}.bin"
         self.magic = importlib.util.MAGIC_NUMBER
 
     def read(self) -> tuple[CodeType, dict[str, Any]] | None:
@@ -134,10 +136,11 @@ class CodeCache:
             folder.mkdir(exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=folder, prefix=self.path.name, suffix=".tmp", delete=False) as f:
                 f.write(blob)
+            os.chmod(f.name, 0o644)  # mkstemp makes files private; whoever serves the artifact reads it
             os.replace(f.name, self.path)
-            for stale in folder.glob(f"fast-*.{sys.implementation.cache_tag}.bin"):
-                if stale != self.path:
-                    stale.unlink()  # the code of a fast form or a package version no longer used
+            for stale in folder.glob("fast-*.bin"):
+                if not stale.name.startswith(f"fast-{self.form}-"):
+                    stale.unlink()  # the code of a fast form this artifact no longer has
         except OSError:
             pass  # a read-only artifact: compiled again next time
 

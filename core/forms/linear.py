@@ -14,6 +14,7 @@ and a row costs one dictionary lookup and a multiply-add per product of numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.forms.steps import UNARY_OPS, StepSource, apply_unary, category_key, literal, number
@@ -31,14 +32,38 @@ class _Other:
 OTHER = _Other()
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """A function of one category: its value for each listed one, any other, a missing one."""
+
+    table: dict[Any, float]
+    other: float
+    missing: float
+
+    @classmethod
+    def of_step(cls, step: Sequence[Any]) -> _Lookup:
+        return cls({category_key(k): number(v) for k, v in step[2]}, number(step[3]), number(step[4]))
+
+    def value(self, key: Any) -> float:
+        return self.missing if key is None else self.table.get(key, self.other)
+
+    def then(self, step: Sequence[Any]) -> _Lookup:
+        """This lookup followed by the one-number `step`."""
+        return _Lookup(
+            {k: apply_unary(step, v) for k, v in self.table.items()},
+            apply_unary(step, self.other),
+            apply_unary(step, self.missing),
+        )
+
+
 class _Terms:
     """The weighted outputs as (weight, numbers multiplied, lookups multiplied) products."""
 
     def __init__(self, model: dict[str, Any], steps: StepSource, outputs: Sequence[int]) -> None:
         self.steps = steps
         self.intercept = number(model["intercept"])
-        # by product of numbers (sorted slot indexes): [(weight, [(source slot, lookup step)])]
-        self.monomials: dict[tuple[int, ...], list[tuple[float, list[tuple[int, list[Any]]]]]] = {(): []}
+        # by product of numbers (sorted slot indexes): [(weight, [(source slot, lookup)])]
+        self.monomials: dict[tuple[int, ...], list[tuple[float, list[tuple[int, _Lookup]]]]] = {(): []}
         for weight, output in zip(model["weights"], outputs):
             w = number(weight)
             if w == 0.0:
@@ -48,7 +73,7 @@ class _Terms:
         lookups_used = [lookup for terms in self.monomials.values() for _, lookups in terms for lookup in lookups]
         self.sources = sorted({source for source, _ in lookups_used if source >= 0})
 
-    def _factors(self, slot: int) -> tuple[list[int], list[tuple[int, list[Any]]]]:
+    def _factors(self, slot: int) -> tuple[list[int], list[tuple[int, _Lookup]]]:
         step = self.steps.steps[slot - self.steps.n_inputs] if slot >= self.steps.n_inputs else None
         if step is not None and step[0] == "product":
             a_numbers, a_lookups = self._factors(int(step[1]))
@@ -59,34 +84,27 @@ class _Terms:
             return [], [lookup]
         return [slot], []
 
-    def _as_lookup(self, slot: int) -> tuple[int, list[Any]] | None:
-        """(source, lookup step) when the slot is a function of one category only: a lookup, a
-        constant, or one-number steps over a lookup (an imputer or a scaler after a one-hot
-        encoder), folded into the lookup's values."""
+    def _as_lookup(self, slot: int) -> tuple[int, _Lookup] | None:
+        """(source, lookup) when the slot is a function of one category only: a lookup, a
+        constant (source -1), or one-number steps over a lookup (an imputer or a scaler after a
+        one-hot encoder), folded into the lookup's values."""
         if slot < self.steps.n_inputs:
             return None
         step = self.steps.steps[slot - self.steps.n_inputs]
         if step[0] == "constant":
-            return -1, step  # a factor of no source
+            return -1, _Lookup({}, number(step[1]), number(step[1]))
         if step[0] == "lookup":
-            return int(step[1]), step
+            return int(step[1]), _Lookup.of_step(step)
         if step[0] in UNARY_OPS:
             inner = self._as_lookup(int(step[1]))
-            if inner is not None and inner[1][0] == "lookup":
-                source, (_, _, pairs, other, missing) = inner
-                table = [[k, apply_unary(step, number(v))] for k, v in pairs]
-                return source, ["lookup", source, table, apply_unary(step, number(other)),
-                                apply_unary(step, number(missing))]
+            if inner is not None and inner[0] >= 0:
+                return inner[0], inner[1].then(step)
         return None
 
     def known(self, source: int) -> frozenset[Any]:
         return frozenset(
-            category_key(k)
-            for terms in self.monomials.values()
-            for _, lookups in terms
-            for s, step in lookups
-            if s == source
-            for k, _ in step[2]
+            k for terms in self.monomials.values() for _, lookups in terms for s, lookup in lookups
+            if s == source for k in lookup.table
         )
 
     def coefficients(self, key: tuple[Any, ...]) -> tuple[float, ...]:
@@ -96,22 +114,11 @@ class _Terms:
         for monomial, terms in self.monomials.items():
             total = self.intercept if monomial == () else 0.0
             for weight, lookups in terms:
-                for source, step in lookups:
-                    weight *= _looked_up(step, values.get(source))
+                for source, lookup in lookups:
+                    weight *= lookup.value(values.get(source))
                 total += weight
             result.append(total)
         return tuple(result)
-
-
-def _looked_up(step: list[Any], key: Any) -> float:
-    if step[0] == "constant":
-        return number(step[1])
-    if key is None:
-        return number(step[4])
-    for k, v in step[2]:
-        if category_key(k) == key:
-            return number(v)
-    return number(step[3])
 
 
 def needed(model: dict[str, Any], steps: StepSource, outputs: Sequence[int]) -> list[int]:

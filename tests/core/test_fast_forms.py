@@ -288,6 +288,29 @@ def test_a_step_without_a_fast_form_is_named_with_what_would_allow_one(tmp_path:
     assert linear.card()["engine_reason"] == linear.manifest["fast_reason"]
 
 
+def test_an_encoder_that_raises_on_unseen_values_is_served_by_scikit_learn_and_says_why(tmp_path: Path) -> None:
+    from sklearn.preprocessing import OneHotEncoder
+
+    model = fit_artifact(tmp_path / "strict", make_pipeline_of(columns(imputed(), OneHotEncoder()), logistic()))
+    assert model.engine == "sklearn"
+    assert "OneHotEncoder cannot encode a value training did not see" in model.card()["engine_reason"]
+    assert "handle_unknown='ignore'" in model.card()["engine_reason"]
+
+
+def test_columns_chosen_by_a_label_slice_compile(tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+
+    selected = ColumnTransformer([("num", imputed(), slice("Age", "Pclass")), ("cat", one_hot(), CATEGORIES)])
+    fit_artifact(tmp_path / "slice", make_pipeline_of(selected, logistic()))
+    assert_fast_and_exact(tmp_path / "slice", "linear")
+
+
+def make_pipeline_of(*steps: Any) -> Any:
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(*steps)
+
+
 def test_a_pipeline_fitted_on_an_array_serves_without_warnings(tmp_path: Path) -> None:
     """pytest turns warnings into errors: scikit-learn's 'X has feature names' would fail this."""
     from core.artifact import write_artifact
@@ -330,6 +353,7 @@ def test_a_large_fast_form_is_compiled_once_and_then_read_from_its_cache(tmp_pat
     first = fit_artifact(directory, make_pipeline(columns(imputed()), RandomForestClassifier(60, random_state=0)))
     cached = sorted((directory / "__pycache__").glob("fast-*.bin"))
     assert len(cached) == 1
+    assert cached[0].stat().st_mode & 0o777 == 0o644  # readable by whoever serves the artifact
     second = load_model(directory)
     rows = observations(first)
     assert [p.proba for p in predict_many(rows, model=second)] == [p.proba for p in predict_many(rows, model=first)]
