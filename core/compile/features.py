@@ -320,8 +320,6 @@ def _frame(step: Any, columns: list[Column], rows: list[list[Any]]) -> Any:
     import pandas as pd
 
     names = getattr(step, "feature_names_in_", None)
-    if names is None and _is_category_encoders_one_hot(step):
-        names = step.feature_names_in_ if hasattr(step, "feature_names_in_") else None
     if names is None:
         numeric = all(c.kind == "number" for c in columns)
         return np.asarray(rows, dtype=float if numeric else object)
