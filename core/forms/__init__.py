@@ -164,5 +164,4 @@ def function_source(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     model = data["model"]
     code = family.source(model, steps, outputs)
     body = steps.lines(family.needed(model, steps, outputs)) + code
-    constants = {k: v for k, v in steps.namespace.items() if k not in RUNTIME}
-    return "def proba(row):\n" + "".join(f" {line}\n" for line in body), constants
+    return "def proba(row):\n" + "".join(f" {line}\n" for line in body), steps.namespace

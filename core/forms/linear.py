@@ -14,10 +14,9 @@ and a row costs one dictionary lookup and a multiply-add per product of numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from core.forms.steps import UNARY_OPS, StepSource, apply_unary, category_key, literal, number
+from core.forms.steps import UNARY_OPS, Lookup, StepSource, literal, number
 
 CACHE_LIMIT = 4096
 
@@ -32,30 +31,6 @@ class _Other:
 OTHER = _Other()
 
 
-@dataclass(frozen=True)
-class _Lookup:
-    """A function of one category: its value for each listed one, any other, a missing one."""
-
-    table: dict[Any, float]
-    other: float
-    missing: float
-
-    @classmethod
-    def of_step(cls, step: Sequence[Any]) -> _Lookup:
-        return cls({category_key(k): number(v) for k, v in step[2]}, number(step[3]), number(step[4]))
-
-    def value(self, key: Any) -> float:
-        return self.missing if key is None else self.table.get(key, self.other)
-
-    def then(self, step: Sequence[Any]) -> _Lookup:
-        """This lookup followed by the one-number `step`."""
-        return _Lookup(
-            {k: apply_unary(step, v) for k, v in self.table.items()},
-            apply_unary(step, self.other),
-            apply_unary(step, self.missing),
-        )
-
-
 class _Terms:
     """The weighted outputs as (weight, numbers multiplied, lookups multiplied) products."""
 
@@ -63,7 +38,7 @@ class _Terms:
         self.steps = steps
         self.intercept = number(model["intercept"])
         # by product of numbers (sorted slot indexes): [(weight, [(source slot, lookup)])]
-        self.monomials: dict[tuple[int, ...], list[tuple[float, list[tuple[int, _Lookup]]]]] = {(): []}
+        self.monomials: dict[tuple[int, ...], list[tuple[float, list[tuple[int, Lookup]]]]] = {(): []}
         for weight, output in zip(model["weights"], outputs):
             w = number(weight)
             if w == 0.0:
@@ -73,7 +48,7 @@ class _Terms:
         lookups_used = [lookup for terms in self.monomials.values() for _, lookups in terms for lookup in lookups]
         self.sources = sorted({source for source, _ in lookups_used if source >= 0})
 
-    def _factors(self, slot: int) -> tuple[list[int], list[tuple[int, _Lookup]]]:
+    def _factors(self, slot: int) -> tuple[list[int], list[tuple[int, Lookup]]]:
         step = self.steps.steps[slot - self.steps.n_inputs] if slot >= self.steps.n_inputs else None
         if step is not None and step[0] == "product":
             a_numbers, a_lookups = self._factors(int(step[1]))
@@ -84,7 +59,7 @@ class _Terms:
             return [], [lookup]
         return [slot], []
 
-    def _as_lookup(self, slot: int) -> tuple[int, _Lookup] | None:
+    def _as_lookup(self, slot: int) -> tuple[int, Lookup] | None:
         """(source, lookup) when the slot is a function of one category only: a lookup, a
         constant (source -1), or one-number steps over a lookup (an imputer or a scaler after a
         one-hot encoder), folded into the lookup's values."""
@@ -92,9 +67,9 @@ class _Terms:
             return None
         step = self.steps.steps[slot - self.steps.n_inputs]
         if step[0] == "constant":
-            return -1, _Lookup({}, number(step[1]), number(step[1]))
+            return -1, Lookup({}, number(step[1]), number(step[1]))
         if step[0] == "lookup":
-            return int(step[1]), _Lookup.of_step(step)
+            return int(step[1]), Lookup.of_step(step)
         if step[0] in UNARY_OPS:
             inner = self._as_lookup(int(step[1]))
             if inner is not None and inner[0] >= 0:

@@ -33,14 +33,37 @@ NAN = math.nan
 
 
 @dataclass(frozen=True)
-class CategoryView:
-    """An output that is a lookup of a category: its source slot (a string, or None when
-    missing) and what the lookup gives for each category, any other, and a missing one."""
+class Lookup:
+    """A "lookup" step's function: its value for each listed category, any other, a missing one."""
 
-    source: int
     table: dict[Any, float]
     other: float
     missing: float
+
+    @classmethod
+    def of_step(cls, step: Sequence[Any]) -> Lookup:
+        return cls({category_key(k): number(v) for k, v in step[2]}, number(step[3]), number(step[4]))
+
+    def value(self, key: Any) -> float:
+        """For a category key; None is a missing one."""
+        return self.missing if key is None else self.table.get(key, self.other)
+
+    def then(self, step: Sequence[Any]) -> Lookup:
+        """This lookup followed by the one-number `step`."""
+        return Lookup(
+            {k: apply_unary(step, v) for k, v in self.table.items()},
+            apply_unary(step, self.other),
+            apply_unary(step, self.missing),
+        )
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    """An output that is a lookup of a category: its source slot (a string, or None when
+    missing) and the lookup."""
+
+    source: int
+    lookup: Lookup
 
 
 def number(value: Any) -> float:
@@ -105,8 +128,7 @@ class StepSource:
             slot = int(slot)
             step = self.steps[slot - self.n_inputs] if slot >= self.n_inputs else None
             if step is not None and step[0] == "lookup" and int(step[1]) in categories:
-                table = {category_key(k): number(v) for k, v in step[2]}
-                views[j] = CategoryView(int(step[1]), table, number(step[3]), number(step[4]))
+                views[j] = CategoryView(int(step[1]), Lookup.of_step(step))
         return views
 
     def needed(self, outputs: Sequence[int]) -> set[int]:
@@ -160,9 +182,9 @@ class StepSource:
             return f"float(bisect_right({name}, {x}))"
         if op == "lookup":
             name = f"T{index}"
-            table = {category_key(k): number(v) for k, v in args[1]}
-            other, missing = number(args[2]), number(args[3])
-            self.namespace[name] = table
+            lookup = Lookup.of_step(step)
+            other, missing = lookup.other, lookup.missing
+            self.namespace[name] = lookup.table
             found = f"{name}.get({x}, {literal(other)})"
             if missing == other or (math.isnan(missing) and math.isnan(other)):
                 return found

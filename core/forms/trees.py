@@ -81,10 +81,10 @@ class TreeSource:
 
     def _category_condition(self, view: CategoryView, split: _Split) -> str:
         """The split decided on the category: the categories that go left (or those that go right)."""
-        source = f"s{view.source}"
-        left = {key for key, value in view.table.items() if split.goes_left(value)}
-        right = set(view.table) - left
-        other_left, missing_left = split.goes_left(view.other), split.goes_left(view.missing)
+        source, lookup = f"s{view.source}", view.lookup
+        left = {key for key, value in lookup.table.items() if split.goes_left(value)}
+        right = set(lookup.table) - left
+        other_left, missing_left = split.goes_left(lookup.other), split.goes_left(lookup.missing)
         # A missing category is None, which no table holds: it falls with "other" unless told apart.
         if other_left:
             return self._membership(source, right | ({None} if not missing_left else set()), negated=True)
