@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core.compile import NotCompilable, compile_pipeline
+from core.compile.features import plain
 from core.errors import ModelError
 from core.forms import load_form
 from core.model import FAST_FILE, MANIFEST_FILE, MODEL_FILE, as_fitted, manifest_digest, sha256_file
@@ -115,7 +116,7 @@ def check_rows(X: Any, schema: Schema) -> tuple[list[list[Any]], dict[str, int]]
     not have; and how many rows of each kind there are."""
     import pandas as pd
 
-    rows = [[None if pd.isna(v) else _plain(v) for v in row] for row in X.itertuples(index=False)]
+    rows = [[None if pd.isna(v) else plain(v) for v in row] for row in X.itertuples(index=False)]
     nulled: list[list[Any]] = []
     unseen: list[list[Any]] = []
     moved: list[list[Any]] = []
@@ -134,10 +135,6 @@ def check_rows(X: Any, schema: Schema) -> tuple[list[list[Any]], dict[str, int]]
         "with a number training did not have": len(moved),
     }
     return rows + nulled + unseen + moved, kinds
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def build_fast_form(
@@ -213,7 +210,7 @@ def write_artifact(
     import pandas as pd
     import sklearn
 
-    classes = [_plain(c) for c in pipeline.classes_]
+    classes = [plain(c) for c in pipeline.classes_]
     if len(classes) != 2:
         raise ModelError(f"the model must be a binary classifier; it has classes {classes}")
     if positive_class not in classes:

@@ -22,20 +22,20 @@ def compile_model(estimator: Any, width: int) -> dict[str, Any]:
 
     if estimator.loss != "log_loss":
         raise NotCompilable(f"GradientBoostingClassifier(loss={estimator.loss!r}) has no fast form")
+    if estimator.init_ != "zero" and not _constant_init(estimator.init_):
+        raise NotCompilable(f"GradientBoostingClassifier(init={type(estimator.init_).__name__}) has no fast form")
     rate = float(estimator.learning_rate)
     trees = []
     for (member,) in estimator.estimators_:
         value = member.tree_.value
         # scikit-learn adds learning_rate * leaf value, in float64, tree after tree.
-        trees.append(sklearn_tree(member.tree_, lambda n, value=value: rate * float(value[n][0][0]), float32=True))
+        trees.append(sklearn_tree(member.tree_, lambda n, value=value: rate * float(value[n][0][0])))
     check_size(trees)
     # The initial estimator is constant (the prior's log-odds, or zero): its raw score is what
     # decision_function adds to the trees' sum for any row.
     row = np.zeros((1, width))
-    stages = sum(t["value"][_leaf(t, row[0])] for t in trees)
+    stages = sum(rate * float(member.predict(row)[0]) for (member,) in estimator.estimators_)
     baseline = float(estimator.decision_function(row)[0]) - stages
-    if estimator.init_ != "zero" and not _constant_init(estimator.init_):
-        raise NotCompilable(f"GradientBoostingClassifier(init={type(estimator.init_).__name__}) has no fast form")
     return {"baseline": baseline, "trees": trees}
 
 
@@ -43,11 +43,3 @@ def _constant_init(init: Any) -> bool:
     from sklearn.dummy import DummyClassifier
 
     return isinstance(init, DummyClassifier) and init.strategy == "prior"
-
-
-def _leaf(tree: dict[str, Any], row: Any) -> int:
-    node = 0
-    while tree["left"][node] >= 0:
-        x = float(row[tree["feature"][node]])
-        node = tree["left"][node] if x <= tree["threshold"][node] else tree["right"][node]
-    return node

@@ -59,7 +59,7 @@ def input_columns(X: Any, schema: Any, program: Program) -> list[Column]:
     columns = []
     for k, feature in enumerate(schema.features):
         values = X[feature.name].dropna().unique()
-        domain = tuple(_plain(v) for v in values) if len(values) <= MAX_PROBED_VALUES else None
+        domain = tuple(plain(v) for v in values) if len(values) <= MAX_PROBED_VALUES else None
         if feature.kind == "category":
             columns.append(Column(k, "category", feature.name, domain))
         else:
@@ -159,7 +159,7 @@ def _imputer(step: Any, columns: list[Column], program: Program) -> list[Column]
         raise NotCompilable("SimpleImputer dropped a column that was empty in training")
     out = []
     for column, statistic in zip(columns, step.statistics_):
-        value = _plain(statistic)
+        value = plain(statistic)
         if isinstance(value, float) and math.isnan(value):
             raise NotCompilable(f"SimpleImputer has no value for column {column.name!r} (empty in training)")
         domain = None if column.domain is None else (*column.domain, value)
@@ -275,12 +275,12 @@ def probe_encoder(step: Any, columns: list[Column], program: Program) -> list[Co
         if len(changes) > 1:
             raise NotCompilable(f"{type(step).__name__}: an output depends on several columns")
         (k,) = changes
-        result.append(_lookup_or_identity(program, columns[k], domains[k], rows, owners, out[:, j], k))
+        result.append(_lookup_or_identity(program, columns[k], rows, owners, out[:, j], k))
     return result
 
 
 def _lookup_or_identity(
-    program: Program, column: Column, domain: list[Any], rows: list[list[Any]], owners: list[int], values: Any, k: int
+    program: Program, column: Column, rows: list[list[Any]], owners: list[int], values: Any, k: int
 ) -> Column:
     probed = [(rows[r][k], float(values[r])) for r in range(len(rows)) if owners[r] in (k, -1)]
     if column.kind == "number" and all(_same(got, float(given)) for given, got in probed):
@@ -300,7 +300,7 @@ def _probe_values(step: Any, k: int, column: Column) -> list[Any]:
     values = list(column.domain or ())
     categories = getattr(step, "categories_", None)
     if categories is not None and k < len(categories):
-        values += [_plain(v) for v in categories[k] if not _is_missing(v)]
+        values += [plain(v) for v in categories[k] if not _is_missing(v)]
     known = list(dict.fromkeys(v for v in values if not _is_missing(v)))
     if not known:
         raise NotCompilable(f"column {column.name!r} had no values in training")
@@ -343,7 +343,7 @@ def _dense(matrix: Any) -> Any:
     return matrix.to_numpy() if hasattr(matrix, "to_numpy") else matrix
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars to Python scalars, for JSON."""
     return value.item() if hasattr(value, "item") else value
 

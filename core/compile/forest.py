@@ -29,6 +29,6 @@ def compile_model(estimator: Any, width: int) -> dict[str, Any]:
             total = float(weights.sum())
             return float(weights[1]) / total if total else 0.0
 
-        trees.append(sklearn_tree(member.tree_, positive_share, float32=True))
+        trees.append(sklearn_tree(member.tree_, positive_share))
     check_size(trees)
     return {"trees": trees}

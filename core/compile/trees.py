@@ -34,8 +34,9 @@ def float32_threshold(threshold: float) -> float:
     return float(midpoint if low_is_even else np.nextafter(midpoint, -np.inf))
 
 
-def sklearn_tree(tree: Any, leaf_value: Any, float32: bool) -> dict[str, Any]:
-    """A fitted `tree_` (sklearn.tree's public Tree) as node arrays; `leaf_value(node)` gives a leaf's value."""
+def sklearn_tree(tree: Any, leaf_value: Any) -> dict[str, Any]:
+    """A fitted `tree_` (sklearn.tree's public Tree, which compares float32 rows) as node arrays,
+    thresholds moved for float64 rows; `leaf_value(node)` gives a leaf's value."""
     if tree.max_depth > MAX_DEPTH:
         raise NotCompilable(f"a tree is {tree.max_depth} levels deep; fast forms go to {MAX_DEPTH} (set max_depth)")
     left = [int(n) for n in tree.children_left]
@@ -43,7 +44,7 @@ def sklearn_tree(tree: Any, leaf_value: Any, float32: bool) -> dict[str, Any]:
     return {
         "feature": [int(f) if left[n] >= 0 else 0 for n, f in enumerate(tree.feature)],
         "threshold": [
-            (float32_threshold(t) if float32 else float(t)) if left[n] >= 0 else 0.0
+            float32_threshold(t) if left[n] >= 0 else 0.0
             for n, t in enumerate(tree.threshold)
         ],
         "left": left,
