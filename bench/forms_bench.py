@@ -187,14 +187,11 @@ def main() -> None:
 
 def compare_forest_evaluators(data: dict[str, Any], model: Any, rounds: int) -> None:
     """The same 100 trees on the same encoded row, three ways, trees only (no validation)."""
-    from core.forms import load_form
+    from core.forms import RUNTIME, load_form
     from core.forms.steps import StepSource
 
     values, _ = model.schema.validate(OBSERVATION)
     encoded_source = StepSource(data["inputs"], data["steps"])
-    namespace: dict[str, Any] = {}
-    from core.forms import RUNTIME
-
     lines = encoded_source.lines(data["outputs"])
     outputs = ", ".join(f"s{o}" for o in data["outputs"])
     code = "def encode(row):\n" + "".join(f" {line}\n" for line in lines) + f" return [{outputs}]\n"

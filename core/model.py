@@ -24,7 +24,7 @@ from core.schema import Schema
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 FAST_FILE = "fast.json"
-# Where a large fast form's compiled code is kept between loads (see core.forms.compiled).
+# Where a large fast form's compiled code is kept between loads (see core.forms.CodeCache).
 CODE_CACHE = "__pycache__"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "artifacts" / "titanic"
 
