@@ -12,16 +12,19 @@ from adapters.http import build_app
 from adapters.logs import JsonLineFormatter, JsonMessage
 from adapters.settings import ConfigurationError, Settings
 from adapters.storage.url import ACCEPTED as STORE_URLS
-from adapters.storage.url import UnsupportedStoreUrl, open_store
+from adapters.storage.url import UnsupportedStoreUrl, open_store, redacted
 from core.errors import ModelError, StorageError
 from core.model import DEFAULT_MODEL_DIR, load_model
 from core.service import PredictionService
 
 logger = logging.getLogger("sklearn_serve")
 
-STORE_URL_FIX = f"use one of {', '.join(STORE_URLS)}, or unset STORE_URL for sqlite:///predictions.db"
+STORE_URL_FIX = (
+    f"use one of {', '.join(STORE_URLS)}, or unset STORE_URL (and DATABASE_URL) for sqlite:///predictions.db"
+)
 STORE_CHECK_FIX = (
-    "make the SQLite file's directory exist and be writable by this user with free space, or for "
+    "make the SQLite file's directory exist and be writable by this user with free space; for "
+    "postgresql:// check the server is up and the URL's host, port, user, password and database; for "
     "dynamodb:// check the table exists and AWS_REGION, the credentials and AWS_ENDPOINT_URL_DYNAMODB"
 )
 
@@ -49,12 +52,13 @@ def build_service(settings: Settings) -> PredictionService:
             f"or unset it for the shipped model ({DEFAULT_MODEL_DIR})",
         ) from e
     try:
-        store = open_store(settings.store_url, region=settings.aws_region,
-                           endpoint_url=settings.dynamodb_endpoint_url)
+        store = open_store(settings.store_url, settings.store_options)
     except ValueError as e:
         # Else a URL of a known form that its store refuses, e.g. sqlite:///:memory:
         problem = e.problem if isinstance(e, UnsupportedStoreUrl) else str(e)
-        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_URL_FIX) from e
+        raise ConfigurationError(
+            settings.store_url_variable, redacted(settings.store_url), problem, STORE_URL_FIX
+        ) from None
     return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
 
 
@@ -66,7 +70,9 @@ def check_startup(settings: Settings) -> None:
         service.store.check()
     except StorageError as e:
         problem = f"the store failed its check, a write of a row of its own ({e})"
-        raise ConfigurationError("STORE_URL", settings.store_url, problem, STORE_CHECK_FIX) from e
+        raise ConfigurationError(
+            settings.store_url_variable, redacted(settings.store_url), problem, STORE_CHECK_FIX
+        ) from e
     finally:
         close = getattr(service.store, "close", None)
         if close is not None:
@@ -90,7 +96,9 @@ def create_app(settings: Settings) -> Starlette:
     if settings.on_heroku and settings.store_url.startswith("sqlite:"):
         logger.warning(
             "STORE_URL is %s on Heroku (DYNO=%s): a dyno's disk is wiped on every restart and deploy, and "
-            "each dyno has its own, so stored predictions WILL BE LOST. Use STORE_URL=dynamodb://<table>.",
+            "each dyno has its own, so stored predictions WILL BE LOST. Attach Heroku Postgres "
+            "(`heroku addons:create heroku-postgresql`: it sets DATABASE_URL, which is used when STORE_URL "
+            "is unset) or set STORE_URL=dynamodb://<table>.",
             settings.store_url,
             settings.dyno,
         )

@@ -25,7 +25,7 @@ from adapters.bootstrap import build_service
 from adapters.settings import Settings
 from core.cli import OneLineParser
 from core.errors import ModelError, StorageError
-from core.ports import AggregateRow, PredictionStore
+from core.ports import AggregateRow, OutcomeCounters, PredictionStore
 from core.records import Page, PredictionId, PredictionRecord
 from core.service import PredictionService
 
@@ -50,8 +50,10 @@ class ProgressStore:
     ) -> list[tuple[PredictionRecord, bool]]:
         return self.store.record_many(records, counters)
 
-    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
-        return self.store.set_outcome(prediction_id, true_class, now)
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord:
+        return self.store.set_outcome(prediction_id, true_class, now, counters)
 
     def aggregates(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.storage.base import StoreOptions
 from core.model import DEFAULT_MODEL_DIR
 from core.ports import MAX_BATCH
 from core.records import DEFAULT_MAX_STRING_LENGTH
@@ -30,6 +31,13 @@ MAX_REQUEST_TIMEOUT = 600
 MAX_MAX_BATCH = MAX_BATCH
 # Each worker holds the model and a store connection; more than this on one dyno is a typo.
 MAX_WEB_CONCURRENCY = 32
+# PostgreSQL connections per worker process: dynos x WEB_CONCURRENCY x this must fit the plan's
+# connection limit (Heroku Postgres Essential: 20; 1 dyno x 2 workers x 4 = 8 leaves room for a
+# second dyno and a one-off `heroku run`).
+DEFAULT_DATABASE_POOL_SIZE = 4
+MAX_DATABASE_POOL_SIZE = 100
+DEFAULT_DATABASE_STATEMENT_TIMEOUT = 5
+MAX_DATABASE_STATEMENT_TIMEOUT = 600
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -51,8 +59,21 @@ class ConfigurationError(ValueError):
 class Settings:
     """Everything the composition root needs to build the service and its HTTP app."""
 
-    store_url: str = DEFAULT_STORE_URL
-    """STORE_URL: where predictions are kept: `sqlite:///path.db`, `memory://` or `dynamodb://table`."""
+    store_url: str = field(default=DEFAULT_STORE_URL, repr=False)
+    """STORE_URL: where predictions are kept: `sqlite:///path.db`, `memory://`,
+    `postgresql://user:password@host:port/database` or `dynamodb://table`. Unset, DATABASE_URL
+    (which Heroku sets when a Postgres add-on is attached) is used, else sqlite:///predictions.db.
+    Not in repr: a database URL holds a password."""
+
+    store_url_variable: str = "STORE_URL"
+    """Which variable `store_url` came from (STORE_URL or DATABASE_URL), for error messages."""
+
+    database_pool_size: int = DEFAULT_DATABASE_POOL_SIZE
+    """DATABASE_POOL_SIZE: most PostgreSQL connections one worker process opens."""
+
+    database_statement_timeout: int = DEFAULT_DATABASE_STATEMENT_TIMEOUT
+    """DATABASE_STATEMENT_TIMEOUT: seconds a PostgreSQL statement (or a wait for a lock or for a
+    connection of the pool) may take before the request fails with 503."""
 
     model_dir: Path = DEFAULT_MODEL_DIR
     """MODEL_DIR: directory of the model artifact (manifest.json, model.joblib, fast.json)."""
@@ -96,7 +117,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.store_url:
-            raise ConfigurationError("STORE_URL", self.store_url, "must not be empty",
+            raise ConfigurationError(self.store_url_variable, self.store_url, "must not be empty",
                                      "unset it for sqlite:///predictions.db, or name a store (see the README)")
         if self.api_key is not None:
             _check_api_key(self.api_key)
@@ -107,11 +128,23 @@ class Settings:
         _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
         _check_range("MAX_STRING_LENGTH", self.max_string_length, 1, MAX_MAX_STRING_LENGTH)
         _check_range("REQUEST_TIMEOUT", self.request_timeout, 1, MAX_REQUEST_TIMEOUT)
+        _check_range("DATABASE_POOL_SIZE", self.database_pool_size, 1, MAX_DATABASE_POOL_SIZE)
+        _check_range("DATABASE_STATEMENT_TIMEOUT", self.database_statement_timeout, 1, MAX_DATABASE_STATEMENT_TIMEOUT)
         if self.web_concurrency is not None:
             _check_range("WEB_CONCURRENCY", self.web_concurrency, 1, MAX_WEB_CONCURRENCY)
         if self.log_level not in LOG_LEVELS:
             raise ConfigurationError("LOG_LEVEL", self.log_level, "is not a log level",
                                      f"use one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def store_options(self) -> StoreOptions:
+        """What the store's backend needs beyond its URL."""
+        return StoreOptions(
+            aws_region=self.aws_region,
+            dynamodb_endpoint_url=self.dynamodb_endpoint_url,
+            pool_size=self.database_pool_size,
+            statement_timeout=float(self.database_statement_timeout),
+        )
 
     @property
     def on_heroku(self) -> bool:
@@ -129,8 +162,14 @@ class Settings:
             value = environ.get(name, "").strip()
             return value or None
 
+        store_url_variable = "STORE_URL" if get("STORE_URL") or not get("DATABASE_URL") else "DATABASE_URL"
         return cls(
-            store_url=get("STORE_URL") or DEFAULT_STORE_URL,
+            store_url=get(store_url_variable) or DEFAULT_STORE_URL,
+            store_url_variable=store_url_variable,
+            database_pool_size=_parse_int("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), DEFAULT_DATABASE_POOL_SIZE),
+            database_statement_timeout=_parse_int(
+                "DATABASE_STATEMENT_TIMEOUT", get("DATABASE_STATEMENT_TIMEOUT"), DEFAULT_DATABASE_STATEMENT_TIMEOUT
+            ),
             model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
             # Not stripped: a key is used exactly as given, and whitespace in it is refused.
             api_key=environ.get("API_KEY") or None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -11,6 +11,10 @@ from core.records import Page, PredictionId, PredictionRecord
 
 # The most records one `record_many` call may carry on every backend (a DynamoDB transaction's limit).
 MAX_BATCH = 100
+
+# What setting an outcome adds to the aggregates, from the stored record (with its old outcome)
+# and the new true class: core.quality.outcome_counters. The store calls it inside its write.
+OutcomeCounters = Callable[[PredictionRecord, int], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
@@ -33,15 +37,18 @@ class PredictionStore(Protocol):
       stored with a different observation it raises `ConflictingPrediction` and changes nothing.
     - `record_many(rs, counters)` does the same for up to `MAX_BATCH` records, all or nothing:
       if any one conflicts (with the store or with another in the batch) nothing is stored.
-      Ids in one batch are distinct; an exact retry of an already stored id is returned unchanged.
+      An id repeated in one batch with an equal observation is answered with the first one's
+      stored record and `False`; an exact retry of an already stored id is returned unchanged.
+      More than `MAX_BATCH` records raise `InvalidRequest`.
     - Aggregates: in the same atomic write as a *newly stored* record, its `counters` (one
       mapping per record; None or empty adds nothing) are added to the aggregate row of
       (`r.model_version`, UTC day of `r.created_at`). A retry adds nothing.
-    - `set_outcome(id, true_class, now)` sets `true_class` (0 or 1) and `updated_at = now`, and
-      returns the updated record; setting it again replaces it. In the same atomic write it adds
-      `core.quality.outcome_increments(proba, predicted_class, old_true_class, true_class)` to
-      the record's aggregate row, so a replaced outcome is moved, never counted twice. An
-      unknown id raises `UnknownPrediction`.
+    - `set_outcome(id, true_class, now, counters)` sets `true_class` (0 or 1) and
+      `updated_at = now`, and returns the updated record; setting it again replaces it. In the
+      same atomic write it adds `counters(stored record, true_class)` (None adds nothing;
+      the service hands `core.quality.outcome_counters`) to the record's aggregate row, computed
+      from the record as that write read it, so a replaced outcome is moved, never counted
+      twice. An unknown id raises `UnknownPrediction`.
     - `aggregates(model_version, since, until, names)` returns the aggregate rows, optionally
       only one version's, only days in [since, until] (inclusive) and only the counters in
       `names`, ordered by (version, day). Its cost depends on the number of rows (versions ×
@@ -77,7 +84,9 @@ class PredictionStore(Protocol):
         self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
     ) -> list[tuple[PredictionRecord, bool]]: ...
 
-    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord: ...
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord: ...
 
     def aggregates(
         self,

@@ -24,9 +24,15 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.records import PredictionRecord
 from core.schema import Feature, Schema
 
 ROC_BINS = 1000
+# A store that must keep one (version, day) row in several pieces (DynamoDB bills a write by the
+# size of the whole item) keeps each of these groups together: the ROC histogram by hundreds of
+# bins, everything else in "m". An outcome then touches "m" and one histogram group.
+HISTOGRAM_GROUP_BINS = 100
+COUNTER_GROUPS = ("m", *(f"h{k}" for k in range(math.ceil(ROC_BINS / HISTOGRAM_GROUP_BINS))))
 CALIBRATION_BINS = 10
 LOG_LOSS_EPS = 1e-15
 # Population stability index: under 0.1 no shift, 0.1-0.2 moderate, over 0.2 significant.
@@ -93,6 +99,18 @@ def outcome_increments(proba: float, predicted_class: bool, old: int | None, new
         for key, value in _outcome_terms(proba, predicted_class, old).items():
             counters[key] = counters.get(key, 0) - value
     return {k: v for k, v in counters.items() if v != 0}
+
+
+def outcome_counters(record: PredictionRecord, true_class: int) -> Counters:
+    """What setting the outcome of the stored `record` to `true_class` adds: what stores are handed."""
+    return outcome_increments(record.proba, record.predicted_class, record.true_class, true_class)
+
+
+def counter_group(name: str) -> str:
+    """The group of COUNTER_GROUPS that counter `name` belongs to."""
+    if name[:1] == "h" and name[1:3] in ("0_", "1_") and name[3:].isdigit():
+        return f"h{int(name[3:]) // HISTOGRAM_GROUP_BINS}"
+    return "m"
 
 
 def add(total: Counters, increments: Mapping[str, float]) -> Counters:

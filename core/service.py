@@ -164,7 +164,7 @@ class PredictionService:
             errors.extend(e.errors)
         if errors:
             raise InvalidRequest(errors)
-        return self.store.set_outcome(normalized_id(prediction_id), outcome, self.clock())
+        return self.store.set_outcome(normalized_id(prediction_id), outcome, self.clock(), quality.outcome_counters)
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         return self.store.get(prediction_id)

@@ -17,13 +17,17 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
+from urllib.parse import urlsplit
 
+import botocore.config
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from adapters.storage.base import BadStoreUrl, Results, StoreBase, StoreOptions
 from adapters.storage.codec import (
     AggregateKey,
     aggregate_key,
@@ -31,26 +35,24 @@ from adapters.storage.codec import (
     bad_cursor,
     check_limit,
     counters_by_key,
-    counters_per_record,
     cursor_time,
     decode_cursor,
     encode_cursor,
     in_days,
-    summed_by_version,
     utc,
     utc_from_text,
     utc_text,
 )
 from core import quality
-from core.errors import ConflictingPrediction, FieldError, InvalidRequest, StorageError, UnknownPrediction
-from core.ports import AggregateRow
+from core.errors import ConflictingPrediction, StorageError, UnknownPrediction
+from core.ports import AggregateRow, OutcomeCounters
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
 logger = logging.getLogger("sklearn_serve.storage")
 
 CURSOR_KIND = "dynamodb"
-# DynamoDB's TransactWriteItems limit (actions per transaction): record_many refuses bigger batches.
-MAX_BATCH = 100
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# DynamoDB's TransactWriteItems limit (actions per transaction), core.ports.MAX_BATCH records.
 MAX_ACTIONS = 100
 INDEX_NAME = "newest_first"
 # Ids are stored as their JSON text (`"a"`, `1`), so keys starting with "#" are never an id's.
@@ -74,10 +76,8 @@ MAX_TERMS = 100
 MAX_PUT_TERMS = 1000
 # Counters one carrier record may hold for its batch (about 40 bytes each).
 MAX_CARRIED_TERMS = 3000
-# Histogram counters `h<y>_<bin>` are spread over parts of 100 bins, so no item grows big.
-BINS_PER_PART = 100
-STANDARD_PARTS = ("m", *(f"h{k}" for k in range(math.ceil(quality.ROC_BINS / BINS_PER_PART))))
-HISTOGRAM = re.compile(r"h[01]_(\d+)")
+# The parts of one (version, day): core.quality's counter groups, so that no item grows big.
+STANDARD_PARTS = quality.COUNTER_GROUPS
 # Counter values: whole numbers exactly, other numbers rounded to 20 decimal places, so every
 # sum of them is exact in DynamoDB's 38-digit decimals as long as it stays below 1e18.
 SCALE = Decimal("1e-20")
@@ -93,7 +93,7 @@ TRANSIENT = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThr
 Terms = dict[str, str]  # counter name -> DynamoDB number text
 
 
-class DynamoStore:
+class DynamoStore(StoreBase):
     """A PredictionStore in one DynamoDB table (on-demand billing), safe for many writers.
 
     Records: the key `pk` is `id_key(id)`, so 1 and "1" stay apart. New records are written by
@@ -130,7 +130,8 @@ class DynamoStore:
     parts as `<day>|<part>`); like `#days` it is only ever added to, by the write that needs it
     (in its transaction, or before it), so `aggregates` reads it and then BatchGetItems exactly
     the items that can exist: its cost depends on versions × days, never on the number of
-    predictions. With 13 bytes a day it holds some 30,000 (version, day) pairs before reaching
+    predictions (`aggregate_totals` sums them: a running total would be one more hot item in
+    every write's transaction). With 13 bytes a day it holds some 30,000 (version, day) pairs before reaching
     the item limit.
 
     Registrations. This object remembers the days and index entries it added, and skips adding
@@ -198,42 +199,46 @@ class DynamoStore:
             raise ValueError("DynamoStore needs a table name")
         self.table_name = table_name
         self._items = _model_class(table_name, region, endpoint_url, connect_timeout, read_timeout, max_retries)
+        self._region, self._endpoint_url = region, endpoint_url
+        # As pynamodb configures its own client: no client-side validation, `max_retries` retries.
+        self._client_config = botocore.config.Config(
+            parameter_validation=False,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"total_max_attempts": 1 + max_retries, "mode": "standard"},
+        )
+        self._client_lock = threading.Lock()
+        self._botocore_client: Any = None
         self._lock = threading.Lock()
         # The days, and (version, index entry) pairs, this object added to `#days` and `#aggindex`.
         self._known_days: set[str] = set()
         self._indexed: set[tuple[str, str]] = set()
 
     @property
-    def _client(self) -> Any:
-        """The botocore client pynamodb made for this table (same endpoint, timeouts and retries)."""
-        return self._items._get_connection().connection.client
+    def client(self) -> Any:
+        """This store's botocore client, for the calls pynamodb has no API for (transactions of
+        conditional puts and ADDs, raw gets and batch writes of the aggregate items): the same
+        endpoint, timeouts and retries as the pynamodb model's. Made on first use."""
+        with self._client_lock:
+            if self._botocore_client is None:
+                self._botocore_client = botocore.session.get_session().create_client(
+                    "dynamodb", region_name=self._region, endpoint_url=self._endpoint_url, config=self._client_config
+                )
+            return self._botocore_client
+
+    def delete_table(self) -> None:
+        """Delete the table and everything in it (tests, and tearing down a development table)."""
+        with self._translate("delete table"):
+            self._items.delete_table()
 
     def create_table(self, wait: bool = True) -> None:
         """Create the table and its index if missing; with `wait`, return once it is ACTIVE."""
         with self._translate("create table"):
             self._items.create_table(wait=wait, billing_mode="PAY_PER_REQUEST")
 
-    def record(
-        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
-    ) -> tuple[PredictionRecord, bool]:
-        return self.record_many([record], None if counters is None else [counters])[0]
-
-    def record_many(
-        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
-    ) -> list[tuple[PredictionRecord, bool]]:
-        increments = counters_per_record(records, counters)
-        firsts: dict[str, PredictionRecord] = {}
-        added: dict[str, Mapping[str, float]] = {}
-        for record, record_counters in zip(records, increments):
-            key = id_key(record.id)
-            first = firsts.setdefault(key, record)
-            if not first.same_request(record):
-                raise ConflictingPrediction(record.id)
-            added.setdefault(key, record_counters)
-        if len(firsts) > MAX_BATCH:
-            raise InvalidRequest([FieldError("records", f"at most {MAX_BATCH} predictions in one batch")])
-        if not firsts:
-            return []
+    def _record_new(self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]]) -> Results:
+        firsts = {id_key(record.id): record for record in records}
+        added = {id_key(record.id): record_counters for record, record_counters in zip(records, counters)}
         pending = {key: self._item(record) for key, record in firsts.items()}
         existing: dict[str, PredictionRecord] = {}
         while pending:
@@ -246,25 +251,19 @@ class DynamoStore:
                     raise ConflictingPrediction(firsts[key].id)
                 existing[key] = stored[key]
                 del pending[key]
-        created = {key: _record(item) for key, item in pending.items()}
-        results: list[tuple[PredictionRecord, bool]] = []
-        seen: set[str] = set()
-        for record in records:
-            key = id_key(record.id)
-            if key in created and key not in seen:
-                results.append((created[key], True))
-            else:
-                results.append((existing[key] if key in existing else created[key], False))
-            seen.add(key)
-        return results
+        return [
+            (existing[key], False) if key in existing else (_record(pending[key]), True) for key in firsts
+        ]
 
-    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord:
         key = id_key(prediction_id)
         new = int(true_class)
         updated_at = utc_text(now)
         for _ in range(OUTCOME_ATTEMPTS):
             old = self.get(prediction_id, consistent=True)
-            increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, new)
+            increments = counters(old, new) if counters else {}
             parts, entries = _split({aggregate_key(old): increments}, MAX_TERMS)
             # Room for the registrations: the record's update and the aggregate items take the rest.
             checked, registering = self._register(set(), entries, parts, MAX_ACTIONS - 1 - len(parts))
@@ -323,13 +322,6 @@ class DynamoStore:
             names,
         )
 
-    def aggregate_totals(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
-    ) -> dict[str, dict[str, float]]:
-        # A running total item would be one more hot item in every write's transaction; the
-        # day items of a range are few, so they are summed here instead.
-        return summed_by_version(self.aggregates(model_version, since, until))
-
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh = counters_by_key(rows)
         parts, entries = _split(fresh, MAX_PUT_TERMS)
@@ -355,12 +347,14 @@ class DynamoStore:
         return found
 
     def get(self, prediction_id: PredictionId, consistent: bool = False) -> PredictionRecord:
+        # Through this store's client, as every single-item call: one client to configure and watch.
         with self._translate("get"):
-            try:
-                item = self._items.get(id_key(prediction_id), consistent_read=consistent)
-            except self._items.DoesNotExist:
-                raise UnknownPrediction(prediction_id) from None
-        return _record(item)
+            found = self.client.get_item(
+                TableName=self.table_name, Key={"pk": {"S": id_key(prediction_id)}}, ConsistentRead=consistent
+            ).get("Item")
+        if found is None:
+            raise UnknownPrediction(prediction_id)
+        return _record(self._items.from_raw_data(found))
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
         check_limit(limit)
@@ -392,7 +386,7 @@ class DynamoStore:
         role may read but not write fails the check like an unreachable one. Its key is not an
         id's and it has no `day`, so no listing or aggregate ever sees it."""
         with self._translate("check"):
-            self._client.update_item(
+            self.client.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": CHECK_KEY}},
                 UpdateExpression="ADD checks :one",
@@ -483,7 +477,7 @@ class DynamoStore:
         delay = 0.02
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                self._client.transact_write_items(TransactItems=list(actions))
+                self.client.transact_write_items(TransactItems=list(actions))
                 return None
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -530,7 +524,7 @@ class DynamoStore:
         for entry in entries:
             stamp, _, key = entry.partition("|")
             with self._translate("read pending"):
-                item = self._client.get_item(
+                item = self.client.get_item(
                     TableName=self.table_name,
                     Key={"pk": {"S": key}},
                     ConsistentRead=True,
@@ -547,7 +541,7 @@ class DynamoStore:
         key = entry.partition("|")[2]
         with self._translate("drop pending counters"):
             try:
-                self._client.update_item(
+                self.client.update_item(
                     TableName=self.table_name,
                     Key={"pk": {"S": key}},
                     UpdateExpression="REMOVE #c",
@@ -561,7 +555,7 @@ class DynamoStore:
 
     def _read_index(self) -> dict[str, Any]:
         with self._translate("read aggregate index"):
-            response = self._client.get_item(
+            response = self.client.get_item(
                 TableName=self.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}}, ConsistentRead=True
             )
         return dict(response.get("Item", {}))
@@ -577,7 +571,7 @@ class DynamoStore:
         names = list(sets)
         for start in range(0, len(names), MAX_TERMS):
             chunk = {name: sets[name] for name in names[start : start + MAX_TERMS]}
-            self._client.update_item(
+            self.client.update_item(
                 TableName=self.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}}, **_set_update(action, chunk)
             )
 
@@ -587,7 +581,7 @@ class DynamoStore:
             request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": True}}
             for attempt in range(1, BATCH_ATTEMPTS + 1):
                 with self._translate("read aggregates"):
-                    response = self._client.batch_get_item(RequestItems=request)
+                    response = self.client.batch_get_item(RequestItems=request)
                 yield from response.get("Responses", {}).get(self.table_name, [])
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
@@ -601,7 +595,7 @@ class DynamoStore:
             pending: dict[str, Any] = {self.table_name: list(requests[start : start + 25])}
             for attempt in range(1, BATCH_ATTEMPTS + 1):
                 with self._translate("write aggregates"):
-                    pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                    pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
                 if not pending:
                     break
                 if attempt == BATCH_ATTEMPTS:
@@ -714,11 +708,6 @@ def _indexed_items(
     return found
 
 
-def _part(name: str) -> str:
-    match = HISTOGRAM.fullmatch(name)
-    return f"h{int(match[1]) // BINS_PER_PART}" if match else "m"
-
-
 def _split(
     rows: Mapping[AggregateKey, Mapping[str, float]], max_terms: int
 ) -> tuple[dict[str, Terms], set[tuple[str, str]]]:
@@ -730,7 +719,7 @@ def _split(
         for name, value in counters.items():
             text = _number(name, value)
             if text is not None:
-                parts.setdefault(_part(name), {})[name] = text
+                parts.setdefault(quality.counter_group(name), {})[name] = text
         for part, terms in parts.items():
             names = sorted(terms)
             for n, start in enumerate(range(0, len(names), max_terms)):
@@ -846,6 +835,14 @@ def _decode_cursor(cursor: str) -> str:
     if len(digest) != 64:
         raise bad_cursor()
     return day_sort
+
+
+def open_url(url: str, options: StoreOptions) -> DynamoStore:
+    """`dynamodb://TABLE_NAME`: a table in AWS_REGION, or at AWS_ENDPOINT_URL_DYNAMODB."""
+    parts = urlsplit(url)
+    if not TABLE_NAME.fullmatch(parts.netloc) or parts.path or parts.query or parts.fragment:
+        raise BadStoreUrl("a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it")
+    return DynamoStore(parts.netloc, region=options.aws_region, endpoint_url=options.dynamodb_endpoint_url)
 
 
 def main(argv: list[str], environ: dict[str, str]) -> int:

@@ -8,23 +8,22 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from adapters.storage.base import BadStoreUrl, Results, StoreBase, StoreOptions
 from adapters.storage.codec import (
     AggregateKey,
     aggregate_key,
     aggregate_rows,
     check_limit,
     counters_by_key,
-    counters_per_record,
     cursor_time,
     decode_cursor,
     encode_cursor,
-    summed_by_version,
     utc,
     utc_text,
 )
 from core import quality
 from core.errors import ConflictingPrediction, UnknownPrediction
-from core.ports import AggregateRow
+from core.ports import AggregateRow, OutcomeCounters
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_key
 
 CURSOR_KIND = "memory"
@@ -37,7 +36,7 @@ class _Row:
     observation: str
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """A thread-safe PredictionStore that keeps records in this process only.
 
     It passes the same contract suite as the durable stores; observations are kept as canonical
@@ -46,53 +45,46 @@ class MemoryStore:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
         self._aggregates: dict[AggregateKey, quality.Counters] = {}
         self._next_seq = 1
 
-    def record(
-        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
-    ) -> tuple[PredictionRecord, bool]:
-        return self.record_many([record], None if counters is None else [counters])[0]
-
-    def record_many(
-        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
-    ) -> list[tuple[PredictionRecord, bool]]:
-        increments = counters_per_record(records, counters)
+    def _record_new(self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]]) -> Results:
         with self._lock:
             staged: dict[str, _Row] = {}
             added: dict[AggregateKey, quality.Counters] = {}
-            results: list[tuple[PredictionRecord, bool]] = []
-            next_seq = self._next_seq
-            for record, record_counters in zip(records, increments):
+            results: Results = []
+            for record, record_counters in zip(records, counters):
                 key = id_key(record.id)
-                existing = staged.get(key) or self._rows.get(key)
+                existing = self._rows.get(key)
                 if existing is not None:
                     stored = self._read(existing)
                     if not stored.same_request(record):
                         raise ConflictingPrediction(record.id)
                     results.append((stored, False))
                     continue
-                row = self._row(next_seq, record)
-                next_seq += 1
+                row = self._row(self._next_seq + len(staged), record)
                 staged[key] = row
                 quality.add(added.setdefault(aggregate_key(row.record), {}), record_counters)
                 results.append((self._read(row), True))
             self._rows.update(staged)
-            self._next_seq = next_seq
+            self._next_seq += len(staged)
             self._add(added)
             return results
 
-    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord:
         key = id_key(prediction_id)
         with self._lock:
             row = self._rows.get(key)
             if row is None:
                 raise UnknownPrediction(prediction_id)
-            old = row.record
-            row = replace(row, record=old.with_outcome(int(true_class), utc(now)))
-            increments = quality.outcome_increments(old.proba, old.predicted_class, old.true_class, int(true_class))
+            old = self._read(row)
+            increments = counters(old, int(true_class)) if counters else {}
+            row = replace(row, record=row.record.with_outcome(int(true_class), utc(now)))
             self._rows[key] = row
             self._add({aggregate_key(old): increments})
             return self._read(row)
@@ -107,11 +99,6 @@ class MemoryStore:
         with self._lock:
             rows = [(key, dict(counters)) for key, counters in self._aggregates.items()]
         return aggregate_rows(rows, model_version, since, until, names)
-
-    def aggregate_totals(
-        self, model_version: str | None = None, since: date | None = None, until: date | None = None
-    ) -> dict[str, dict[str, float]]:
-        return summed_by_version(self.aggregates(model_version, since, until))
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh = counters_by_key(rows)
@@ -146,9 +133,6 @@ class MemoryStore:
         next_cursor = encode_cursor(CURSOR_KIND, _position(page[-1])) if more else None
         return Page([self._read(row) for row in page], next_cursor)
 
-    def check(self) -> None:
-        return None
-
     def _row(self, seq: int, record: PredictionRecord) -> _Row:
         normal = replace(
             record,
@@ -167,3 +151,10 @@ class MemoryStore:
 def _position(row: _Row) -> tuple[str, int]:
     return (utc_text(row.record.created_at), row.seq)
 
+
+
+def open_url(url: str, options: StoreOptions) -> MemoryStore:
+    """`memory://`: a store in this process, lost when it exits (tests, trying the service)."""
+    if url != "memory://":
+        raise BadStoreUrl("memory:// takes nothing after it")
+    return MemoryStore()

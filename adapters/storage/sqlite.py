@@ -15,11 +15,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, cast
 
+from adapters.storage.base import BadStoreUrl, GroupCommitStore, Job, Results, StoreOptions
 from adapters.storage.codec import (
     AggregateKey,
+    aggregate_key,
     check_limit,
     counters_by_key,
-    counters_per_record,
     cursor_time,
     decode_cursor,
     encode_cursor,
@@ -28,7 +29,7 @@ from adapters.storage.codec import (
 )
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
-from core.ports import AggregateRow
+from core.ports import AggregateRow, OutcomeCounters
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
 CURSOR_KIND = "sqlite"
@@ -98,7 +99,7 @@ COLUMNS = (
 Row = tuple[Any, ...]
 
 
-class SqliteStore:
+class SqliteStore(GroupCommitStore):
     """A PredictionStore in one SQLite file, safe for many threads and processes on one host.
 
     Every write is one `BEGIN IMMEDIATE` transaction, so a failed write leaves nothing behind and
@@ -133,115 +134,68 @@ class SqliteStore:
                 "SqliteStore needs a file (each connection to ':memory:' is another, empty database);"
                 " use MemoryStore"
             )
+        super().__init__()
         self._busy_timeout = busy_timeout
         self._reader = _Slot()
         self._writer = _Slot()
-        self._commit_lock = threading.Lock()
         self._lock_fd = -1
         self._lock_pid = -1
-        self._queue_lock = threading.Lock()
-        self._pending: list[_Job] = []
 
-    def record(
-        self, record: PredictionRecord, counters: Mapping[str, float] | None = None
-    ) -> tuple[PredictionRecord, bool]:
-        return self.record_many([record], None if counters is None else [counters])[0]
+    def _values(self, record: PredictionRecord) -> Row:
+        return _values(record)
 
-    def record_many(
-        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]] | None = None
-    ) -> list[tuple[PredictionRecord, bool]]:
-        outcome = self.record_groups([(records, counters)])[0]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def record_groups(
-        self, groups: Sequence[tuple[Sequence[PredictionRecord], Sequence[Mapping[str, float]] | None]]
-    ) -> list[list[tuple[PredictionRecord, bool]] | Exception]:
-        """`record_many` for each (records, counters) group, each all or nothing, in one commit.
-
-        Returns each group's results, or the exception `record_many` would have raised for it.
-        For a caller that gathers many requests' writes itself (adapters.http.writes).
-        """
-        jobs = [
-            _Job(records, [_values(r) for r in records], counters_per_record(records, counters))
-            for records, counters in groups
-        ]
-        with self._queue_lock:
-            self._pending.extend(jobs)
-        # Group commit: whoever holds the commit lock writes every job waiting at that moment in
-        # one transaction (one fsync), so concurrent requests share the cost of durability. A
-        # caller returns only once the transaction holding its jobs has committed.
-        with self._commit_lock:
-            if not all(job.done for job in jobs):
-                with self._queue_lock:
-                    batch, self._pending = self._pending, []
-                self._commit(batch)
-        outcomes: list[list[tuple[PredictionRecord, bool]] | Exception] = []
-        for job in jobs:
-            assert job.error is not None or job.results is not None
-            outcomes.append(job.error if job.error is not None else job.results)  # type: ignore[arg-type]
-        return outcomes
-
-    def _commit(self, batch: list[_Job]) -> None:
-        """Write `batch` in one transaction; each job all or nothing (a savepoint each)."""
-        outcomes: list[tuple[list[tuple[PredictionRecord, bool]] | None, Exception | None]] = []
-        try:
-            with self._write() as conn:
-                # Counters of the jobs that succeed, summed: one upsert per counter per batch.
-                added: dict[AggregateKey, quality.Counters] = {}
-                for job in batch:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        results, job_added = self._write_job(conn, job)
-                    except CoreError as e:  # a conflict: this job only
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
-                        outcomes.append((None, e))
-                        continue
+    def _commit(self, batch: list[Job]) -> None:
+        outcomes: list[tuple[Results | None, Exception | None]] = []
+        with self._write() as conn:
+            # Counters of the jobs that succeed, summed: one upsert per counter per batch.
+            added: dict[AggregateKey, quality.Counters] = {}
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results, job_added = self._write_job(conn, job)
+                except CoreError as e:  # a conflict: this job only
+                    conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    for key, counters in job_added.items():
-                        quality.add(added.setdefault(key, {}), counters)
-                    outcomes.append((results, None))
-                _add_counters(conn, added)
-        except Exception as e:  # noqa: BLE001 - nothing was committed: every job gets the error
-            outcomes = [(None, e)] * len(batch)
+                    outcomes.append((None, e))
+                    continue
+                conn.execute("RELEASE job")
+                for key, counters in job_added.items():
+                    quality.add(added.setdefault(key, {}), counters)
+                outcomes.append((results, None))
+            _add_counters(conn, added)
         for job, (job_results, error) in zip(batch, outcomes):
-            job.results, job.error, job.done = job_results, error, True
+            job.settle(job_results, error)
 
     def _write_job(
-        self, conn: sqlite3.Connection, job: _Job
-    ) -> tuple[list[tuple[PredictionRecord, bool]], dict[AggregateKey, quality.Counters]]:
+        self, conn: sqlite3.Connection, job: Job
+    ) -> tuple[Results, dict[AggregateKey, quality.Counters]]:
         """Insert one job's records; return the results and the counters of the records it created."""
         added: dict[AggregateKey, quality.Counters] = {}
         results = []
-        for record, row, record_counters in zip(job.records, job.values, job.increments):
+        for record, row, record_counters in zip(job.records, job.values, job.counters):
             stored, created = self._insert(conn, record, row)
             if created and record_counters:
                 quality.add(added.setdefault((row[5], row[8][:10]), {}), record_counters)
             results.append((stored, created))
         return results, added
 
-    def set_outcome(self, prediction_id: PredictionId, true_class: int, now: datetime) -> PredictionRecord:
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord:
         key = id_key(prediction_id)
         updated_at = utc_text(now)
         with self._commit_lock, self._write() as conn:
-            old = conn.execute(
-                "SELECT proba, predicted_class, true_class, model_version, created_at"
-                " FROM predictions WHERE id_key = ?",
-                (key,),
-            ).fetchone()
-            if old is None:
+            row = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (key,)).fetchone()
+            if row is None:
                 raise UnknownPrediction(prediction_id)
-            proba, predicted_class, old_class, version, created_at = old
+            old = _record(row)
             conn.execute(
                 "UPDATE predictions SET true_class = ?, updated_at = ? WHERE id_key = ?",
                 (int(true_class), updated_at, key),
             )
-            increments = quality.outcome_increments(proba, bool(predicted_class), old_class, int(true_class))
-            _add_counters(conn, {(version, created_at[:10]): increments})
-            row = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = ?", (key,)).fetchone()
-        return _record(row)
+            if counters:
+                _add_counters(conn, {aggregate_key(old): counters(old, int(true_class))})
+        return old.with_outcome(int(true_class), utc_from_text(updated_at))
 
     def aggregates(
         self,
@@ -461,17 +415,6 @@ class SqliteStore:
                 delay = min(delay * 2, 0.05)
 
 
-class _Job:
-    """One record_many call waiting for a group commit."""
-
-    def __init__(self, records: Sequence[PredictionRecord], values: list[Row],
-                 increments: Sequence[Mapping[str, float] | None]) -> None:
-        self.records, self.values, self.increments = records, values, increments
-        self.results: list[tuple[PredictionRecord, bool]] | None = None
-        self.error: Exception | None = None
-        self.done = False
-
-
 class _Slot:
     """One connection of a process, used by one thread at a time."""
 
@@ -539,3 +482,12 @@ def _record(row: Row) -> PredictionRecord:
         true_class=true_class,
         warnings=tuple(json.loads(warnings)),
     )
+
+
+def open_url(url: str, options: StoreOptions) -> SqliteStore:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`: one file on this host."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise BadStoreUrl("a SQLite URL is sqlite:/// and a file path (three slashes: relative, four: absolute)")
+    path = url[len(prefix):]
+    return SqliteStore(path)

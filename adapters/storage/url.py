@@ -1,44 +1,69 @@
-"""The STORE_URL setting turned into a PredictionStore."""
+"""The STORE_URL setting turned into a PredictionStore: one backend module per URL scheme.
+
+Adding a backend is a module with a StoreBase subclass and `open_url(url, options)` (see
+adapters/storage/base.py), one line in BACKENDS, and its fixture in tests/storage/conftest.py.
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
-from adapters.storage.memory import MemoryStore
-from adapters.storage.sqlite import SqliteStore
+from adapters.storage.base import BadStoreUrl, StoreOptions
 from core.ports import PredictionStore
 
-ACCEPTED = (
-    "memory://",
-    "sqlite:///relative/path.db",
-    "sqlite:////absolute/path.db",
-    "dynamodb://TABLE_NAME",
-)
-TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+@dataclass(frozen=True)
+class Backend:
+    module: str  # imported on first use: botocore and psycopg take time to import
+    forms: tuple[str, ...]  # what the URLs look like, for the error that lists them
 
 
-def open_store(url: str, *, region: str | None = None, endpoint_url: str | None = None) -> PredictionStore:
-    """The store `url` names; `region` and `endpoint_url` are used by `dynamodb://` only.
+_POSTGRES = Backend("adapters.storage.postgres", ("postgresql://USER:PASSWORD@HOST:PORT/DATABASE",))
+BACKENDS: dict[str, Backend] = {
+    "memory": Backend("adapters.storage.memory", ("memory://",)),
+    "sqlite": Backend("adapters.storage.sqlite", ("sqlite:///relative/path.db", "sqlite:////absolute/path.db")),
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,  # what Heroku's DATABASE_URL says
+    "dynamodb": Backend("adapters.storage.dynamodb", ("dynamodb://TABLE_NAME",)),
+}
+ACCEPTED = tuple(dict.fromkeys(form for backend in BACKENDS.values() for form in backend.forms))
+SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://")
 
-    Nothing is opened or contacted here: a bad path or an unreachable table shows on first use
-    or on `check()`. A URL of any other form raises UnsupportedStoreUrl (a ValueError) naming it
-    and the accepted forms.
+
+def open_store(url: str, options: StoreOptions | None = None) -> PredictionStore:
+    """The store `url` names, configured by `options` (the fields its backend reads).
+
+    Nothing is opened or contacted here: a bad path or an unreachable server shows on first use
+    or on `check()`. A URL of any other form raises UnsupportedStoreUrl (a ValueError) naming it,
+    with its password hidden, and the accepted forms.
     """
-    if not isinstance(url, str):
-        raise _bad(url)
-    if url == "memory://":
-        return MemoryStore()
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        return SqliteStore(url[len("sqlite:///"):])
-    if url.startswith("dynamodb://"):
-        parts = urlsplit(url)
-        if TABLE_NAME.fullmatch(parts.netloc) and not (parts.path or parts.query or parts.fragment):
-            from adapters.storage.dynamodb import DynamoStore  # botocore is slow to import
+    scheme = SCHEME.match(url) if isinstance(url, str) else None
+    backend = BACKENDS.get(scheme[1]) if scheme else None
+    if backend is None:
+        raise UnsupportedStoreUrl(url, "not a store URL this service knows")
+    try:
+        store: PredictionStore = importlib.import_module(backend.module).open_url(url, options or StoreOptions())
+    except BadStoreUrl as e:
+        raise UnsupportedStoreUrl(url, str(e)) from None
+    return store
 
-            return DynamoStore(parts.netloc, region=region, endpoint_url=endpoint_url)
-        raise _bad(url, "a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.', with nothing after it")
-    raise _bad(url)
+
+def redacted(url: object) -> object:
+    """`url` with any password replaced by `***`: what logs and error messages may show."""
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:  # a port that is not a number, say: hide everything before the host
+        return re.sub(r"//[^/@]*@", "//***@", url)
+    user = f"{parts.username}:***" if parts.username else ":***"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 class UnsupportedStoreUrl(ValueError):
@@ -46,8 +71,4 @@ class UnsupportedStoreUrl(ValueError):
 
     def __init__(self, url: object, problem: str) -> None:
         self.problem = problem
-        super().__init__(f"unsupported store URL {url!r}; use one of: {', '.join(ACCEPTED)}")
-
-
-def _bad(url: object, problem: str = "not a store URL this service knows") -> UnsupportedStoreUrl:
-    return UnsupportedStoreUrl(url, problem)
+        super().__init__(f"unsupported store URL {redacted(url)!r}; use one of: {', '.join(ACCEPTED)}")

@@ -12,6 +12,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from adapters.storage import DynamoStore, MemoryStore, SqliteStore
+from adapters.storage.postgres import PostgresStore
 from core.ports import PredictionStore
 from core.records import PredictionId, PredictionRecord
 
@@ -76,7 +77,7 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb-moto", "dynamodb-server"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "dynamodb-moto", "dynamodb-server"])
 def store(request: pytest.FixtureRequest, tmp_path: Any, aws_credentials: None) -> Iterator[PredictionStore]:
     kind = request.param
     if kind == "memory":
@@ -85,6 +86,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, aws_credentials: None) 
         sqlite_store = SqliteStore(tmp_path / "predictions.db")
         yield sqlite_store
         sqlite_store.close()
+    elif kind == "postgres":
+        postgres_store = PostgresStore(request.getfixturevalue("postgres_url"))
+        yield postgres_store
+        postgres_store.close()
     elif kind == "dynamodb-moto":
         with mock_aws():
             dynamo_store = DynamoStore(fresh_table_name(), region=REGION)
@@ -96,4 +101,4 @@ def store(request: pytest.FixtureRequest, tmp_path: Any, aws_credentials: None) 
         dynamo_store.create_table()
         yield dynamo_store
         # moto copies every table of the server for each transaction: keep only live ones.
-        dynamo_store._items.delete_table()
+        dynamo_store.delete_table()

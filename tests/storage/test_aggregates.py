@@ -11,6 +11,7 @@ from core import quality
 from core.errors import ConflictingPrediction, UnknownPrediction
 from core.model import default_model
 from core.ports import MAX_BATCH, AggregateRow, PredictionStore
+from core.quality import outcome_counters
 from core.service import PredictionService
 from tests.storage.aggregate_checks import (
     Clock,
@@ -145,7 +146,7 @@ def test_a_full_batch_with_one_conflict_adds_nothing(store: PredictionStore) -> 
 def test_an_outcome_adds_its_increments_to_the_row_of_the_prediction(store: PredictionStore) -> None:
     store.record(make_record(1, at=T0 - timedelta(days=3)), SERVED)
 
-    store.set_outcome(1, 1, T0)
+    store.set_outcome(1, 1, T0, outcome_counters)
 
     outcome = quality.outcome_increments(0.8125, True, None, 1)
     assert_rows_equal(rows(store), {(VERSION, "2024-02-27"): quality.merged([SERVED, outcome])})
@@ -155,11 +156,11 @@ def test_a_replaced_outcome_is_moved_not_counted_twice(store: PredictionStore) -
     store.record(make_record(1), SERVED)
     store.record(make_record(2, {"x": 2}, proba=0.125, predicted_class=False), {"n": 1, "sum_proba": 0.125})
 
-    store.set_outcome(1, 1, T0)
-    store.set_outcome(1, 0, T0 + timedelta(minutes=1))
-    store.set_outcome(1, 0, T0 + timedelta(minutes=2))
-    store.set_outcome(2, 0, T0)
-    store.set_outcome(2, 1, T0)
+    store.set_outcome(1, 1, T0, outcome_counters)
+    store.set_outcome(1, 0, T0 + timedelta(minutes=1), outcome_counters)
+    store.set_outcome(1, 0, T0 + timedelta(minutes=2), outcome_counters)
+    store.set_outcome(2, 0, T0, outcome_counters)
+    store.set_outcome(2, 1, T0, outcome_counters)
 
     expected = quality.merged([
         SERVED,
@@ -174,7 +175,7 @@ def test_an_outcome_for_an_unknown_id_adds_nothing(store: PredictionStore) -> No
     store.record(make_record(1), SERVED)
 
     with pytest.raises(UnknownPrediction):
-        store.set_outcome("1", 1, T0)
+        store.set_outcome("1", 1, T0, outcome_counters)
 
     assert rows(store) == {(VERSION, DAY): SERVED}
 
@@ -216,7 +217,7 @@ def test_totals_sum_each_versions_days_and_follow_the_version_and_day_filters(st
     for n, (version, days) in enumerate([("b", 0), ("a", 2), ("b", 1), ("a", 0), ("b", 2), ("a", 1)]):
         at = T0 + timedelta(days=days)
         store.record(make_record(n, {"n": n}, model_version=version, at=at), {"n": n + 1, f"d{days}": 1})
-    store.set_outcome(1, 1, T0 + timedelta(days=3))
+    store.set_outcome(1, 1, T0 + timedelta(days=3), outcome_counters)
     second, third = date(2024, 3, 2), date(2024, 3, 3)
     outcome = quality.outcome_increments(0.8125, True, None, 1)
 

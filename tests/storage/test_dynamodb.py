@@ -18,8 +18,9 @@ from moto.server import ThreadedMotoServer
 from pynamodb.signals import pre_dynamodb_send
 
 from adapters.storage import DynamoStore
-from adapters.storage.dynamodb import MAX_BATCH, main
+from adapters.storage.dynamodb import main
 from core.errors import InvalidRequest, StorageError, UnknownPrediction
+from core.ports import MAX_BATCH
 from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
@@ -204,7 +205,7 @@ def test_throttling_that_outlasts_the_retries_is_a_storage_error_and_stores_noth
         body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
         return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body))
 
-    events = store._client.meta.events
+    events = store.client.meta.events
     events.register_first("before-send.dynamodb", throttled, unique_id="throttle-all")
     try:
         with pytest.raises(StorageError, match="Rate exceeded|Throttling"):

@@ -23,6 +23,7 @@ from adapters.storage.dynamodb import (
 from core import quality
 from core.errors import StorageError, UnknownPrediction
 from core.ports import MAX_BATCH
+from core.quality import outcome_counters
 from core.records import PredictionId
 from tests.storage.aggregate_checks import as_rows, assert_rows_equal
 from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
@@ -43,7 +44,7 @@ class Faults:
     """Makes chosen calls of one store's client fail, as a network outage or a busy table would."""
 
     def __init__(self, store: DynamoStore) -> None:
-        self.events = store._client.meta.events
+        self.events = store.client.meta.events
         self.calls: list[str] = []  # calls that reached the table
         self.cancelled = 0
         self.events.register("before-call.dynamodb", self._count)
@@ -83,7 +84,7 @@ def raw_items(store: DynamoStore) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": store.table_name, "ConsistentRead": True}
     while True:
-        page = store._client.scan(**kwargs)
+        page = store.client.scan(**kwargs)
         items.extend(page["Items"])
         if "LastEvaluatedKey" not in page:
             return items
@@ -91,7 +92,7 @@ def raw_items(store: DynamoStore) -> list[dict[str, Any]]:
 
 
 def index_item(store: DynamoStore) -> dict[str, Any]:
-    return dict(store._client.get_item(TableName=store.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}})["Item"])
+    return dict(store.client.get_item(TableName=store.table_name, Key={"pk": {"S": AGGREGATE_INDEX_KEY}})["Item"])
 
 
 def full_batch(prefix: str = "") -> tuple[list[Any], list[dict[str, float]]]:
@@ -105,7 +106,7 @@ def test_aggregate_items_are_never_listed_indexed_or_mistaken_for_a_prediction(s
     ids: list[PredictionId] = ["#aggindex", f"#agg|{DAY}|m|{VERSION}", "#days", 1]
     for n, prediction_id in enumerate(ids):
         store.record(make_record(prediction_id, {"n": n}, at=T0 + timedelta(seconds=n)), {"n": 1, "h1_555": 1})
-    store.set_outcome(1, 1, T0)
+    store.set_outcome(1, 1, T0, outcome_counters)
 
     assert [r.id for r in store.list(10).items] == list(reversed(ids))
     assert [store.get(i).observation for i in ids] == [{"n": n} for n in range(len(ids))]
@@ -205,7 +206,7 @@ def test_an_unreachable_table_during_a_write_or_an_outcome_leaves_no_record_and_
     with pytest.raises(StorageError):
         store.record_many([make_record(3, {"x": 3}), make_record(4, {"x": 4})], [{"n": 1}, {"n": 1}])
     with pytest.raises(StorageError):
-        store.set_outcome(1, 1, T0)
+        store.set_outcome(1, 1, T0, outcome_counters)
 
     for missing in (2, 3, 4):
         with pytest.raises(UnknownPrediction):
@@ -219,7 +220,7 @@ def test_a_transaction_cancelled_by_a_conflict_is_retried_and_counted_once(store
     faults = Faults(store)
     faults.conflicting(times=2)
 
-    store.set_outcome(1, 1, T0)
+    store.set_outcome(1, 1, T0, outcome_counters)
     store.record(make_record(2, {"x": 2}), {"n": 1})
 
     expected = quality.merged([{"n": 2}, quality.outcome_increments(0.8125, True, None, 1)])
@@ -233,7 +234,7 @@ def test_a_conflict_that_never_ends_is_a_storage_error_and_writes_nothing(store:
     faults.conflicting(times=TRANSACTION_ATTEMPTS)
 
     with pytest.raises(StorageError):
-        store.set_outcome(1, 1, T0)
+        store.set_outcome(1, 1, T0, outcome_counters)
 
     assert store.get(1).true_class is None
     assert as_rows(store.aggregates()) == {(VERSION, DAY): {"n": 1}}
@@ -245,9 +246,9 @@ def test_an_outcome_changed_by_another_writer_meanwhile_is_read_again_and_moved_
     faults = Faults(store)
     # Just before this store's transaction, another writer sets the outcome: the condition on the
     # outcome read fails, and the store starts again from the new one.
-    faults.conflicting(times=1, before=lambda: other.set_outcome(1, 1, T0))
+    faults.conflicting(times=1, before=lambda: other.set_outcome(1, 1, T0, outcome_counters))
 
-    stored = store.set_outcome(1, 0, T0 + timedelta(minutes=1))
+    stored = store.set_outcome(1, 0, T0 + timedelta(minutes=1), outcome_counters)
 
     assert stored.true_class == 0 and store.get(1).true_class == 0
     expected = quality.merged([{"n": 1}, quality.outcome_increments(0.8125, True, None, 0)])
@@ -256,7 +257,7 @@ def test_an_outcome_changed_by_another_writer_meanwhile_is_read_again_and_moved_
 
 def recreate_table(store: DynamoStore) -> None:
     """Delete the table and create it again, behind the back of `store` (as a restarted moto would)."""
-    store._client.delete_table(TableName=store.table_name)
+    store.client.delete_table(TableName=store.table_name)
     store.create_table()
 
 
@@ -266,7 +267,7 @@ def test_a_write_of_a_day_already_written_is_one_transaction_and_nothing_else(st
 
     store.record(make_record(2, {"x": 2}), {"n": 1})
     store.record_many([make_record(3, {"x": 3}), make_record(4, {"x": 4})], [{"n": 1}, {"n": 1}])
-    store.set_outcome(1, 1, T0)
+    store.set_outcome(1, 1, T0, outcome_counters)
 
     assert faults.calls == ["TransactWriteItems", "TransactWriteItems", "GetItem", "TransactWriteItems"]
 
@@ -289,7 +290,7 @@ def test_an_outcome_set_after_the_table_is_recreated_is_counted(store: DynamoSto
     # Without counters: no aggregate item of the day exists in the new table.
     store.record(make_record(2))
 
-    store.set_outcome(2, 1, T0)
+    store.set_outcome(2, 1, T0, outcome_counters)
 
     expected = quality.outcome_increments(0.8125, True, None, 1)
     assert_rows_equal(as_rows(store.aggregates()), {(VERSION, DAY): expected})

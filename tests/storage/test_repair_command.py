@@ -59,9 +59,9 @@ def test_a_store_that_cannot_be_opened_is_reported_with_exit_status_1(tmp_path: 
 def test_bad_settings_are_reported_with_exit_status_2() -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
 
-    assert main([], {"STORE_URL": "postgres://nowhere"}, stdout, stderr) == 2
+    assert main([], {"STORE_URL": "mysql://nowhere"}, stdout, stderr) == 2
 
-    assert "STORE_URL='postgres://nowhere': not a store URL" in stderr.getvalue()
+    assert "STORE_URL='mysql://nowhere': not a store URL" in stderr.getvalue()
     assert stdout.getvalue() == ""
 
 

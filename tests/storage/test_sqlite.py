@@ -21,6 +21,7 @@ import pytest
 from adapters.storage import SqliteStore
 from core.errors import StorageError, UnknownPrediction
 from core.model import default_model
+from core.quality import outcome_counters
 from tests.storage import sqlite_workers
 from tests.storage.aggregate_checks import all_records, as_rows, assert_rows_equal, recomputed
 from tests.storage.conftest import T0, make_record
@@ -239,7 +240,7 @@ def test_a_failure_while_adding_counters_rolls_back_the_record_or_the_outcome_to
     with pytest.raises(StorageError, match="disk full"):
         store.record_many([make_record(3, {"x": 3}), make_record(4, {"x": 4})], [{"n": 1}, {"n": 1}])
     with pytest.raises(StorageError, match="disk full"):
-        store.set_outcome(1, 1, make_record(1).created_at)
+        store.set_outcome(1, 1, make_record(1).created_at, outcome_counters)
 
     assert [r.id for r in store.list(10).items] == [1]
     assert store.get(1).true_class is None

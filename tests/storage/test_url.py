@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapters.storage import DynamoStore, MemoryStore, SqliteStore, open_store
+from adapters.storage.base import StoreOptions
 
 
 def test_memory_url_gives_a_memory_store() -> None:
@@ -29,8 +30,9 @@ def test_sqlite_url_with_four_slashes_is_an_absolute_path(tmp_path: Path) -> Non
     assert (tmp_path / "predictions.db").exists()
 
 
-def test_dynamodb_url_names_the_table_and_takes_region_and_endpoint_as_arguments() -> None:
-    store = open_store("dynamodb://predictions-prod", region="eu-west-3", endpoint_url="http://127.0.0.1:8000")
+def test_dynamodb_url_names_the_table_and_takes_region_and_endpoint_as_options() -> None:
+    options = StoreOptions(aws_region="eu-west-3", dynamodb_endpoint_url="http://127.0.0.1:8000")
+    store = open_store("dynamodb://predictions-prod", options)
 
     assert isinstance(store, DynamoStore)
     assert store.table_name == "predictions-prod"
@@ -46,7 +48,7 @@ def test_dynamodb_url_names_the_table_and_takes_region_and_endpoint_as_arguments
         "sqlite:///",
         "sqlite://host/predictions.db",
         "sqlite:predictions.db",
-        "postgres://localhost/predictions",
+        "mysql://localhost/predictions",
         "dynamodb://",
         "dynamodb://ab",
         "dynamodb://bad name",
@@ -61,5 +63,5 @@ def test_a_url_of_any_other_form_is_refused_naming_it_and_the_accepted_forms(url
 
     message = str(raised.value)
     assert repr(url) in message
-    for form in ("memory://", "sqlite:///", "sqlite:////", "dynamodb://"):
+    for form in ("memory://", "sqlite:///", "sqlite:////", "postgresql://", "dynamodb://"):
         assert form in message

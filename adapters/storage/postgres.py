@@ -1,0 +1,515 @@
+"""PredictionStore in PostgreSQL (Heroku Postgres among others), through psycopg 3 and its pool."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, TypeVar, cast
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from adapters.storage.base import BadStoreUrl, GroupCommitStore, Job, Results, StoreOptions
+from adapters.storage.codec import (
+    AggregateKey,
+    aggregate_key,
+    check_limit,
+    counters_by_key,
+    cursor_time,
+    decode_cursor,
+    encode_cursor,
+    utc,
+    utc_text,
+)
+from core import quality
+from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
+from core.ports import AggregateRow, OutcomeCounters
+from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
+
+logger = logging.getLogger("sklearn_serve.storage")
+T = TypeVar("T")
+
+CURSOR_KIND = "postgres"
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+# The key of the advisory lock under which a process creates or migrates the schema (any fixed
+# 64-bit number no other application on the database uses: "sklserve" in ASCII).
+SCHEMA_LOCK = 0x736B6C7365727665
+# Schema migrations in order: each is applied once, under the lock, in one transaction with its
+# row in schema_migrations. A later change appends a migration; nothing is ever dropped.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS predictions (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id_key text NOT NULL UNIQUE,
+            observation json NOT NULL,
+            proba double precision NOT NULL,
+            predicted_class boolean NOT NULL,
+            threshold double precision NOT NULL,
+            model_version text NOT NULL,
+            true_class smallint CHECK (true_class IN (0, 1)),
+            warnings json NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS predictions_by_created_at ON predictions (created_at, seq)",
+        """CREATE TABLE IF NOT EXISTS aggregates (
+            model_version text NOT NULL,
+            day date NOT NULL,
+            name text NOT NULL,
+            value double precision NOT NULL,
+            PRIMARY KEY (model_version, day, name)
+        )""",
+        # The daily series reads a few counter names over many days.
+        "CREATE INDEX IF NOT EXISTS aggregates_by_name ON aggregates (name, model_version, day)",
+        """CREATE TABLE IF NOT EXISTS aggregate_totals (
+            model_version text NOT NULL,
+            name text NOT NULL,
+            value double precision NOT NULL,
+            PRIMARY KEY (model_version, name)
+        )""",
+        """CREATE TABLE IF NOT EXISTS store_checks (
+            id integer PRIMARY KEY CHECK (id = 1),
+            checks bigint NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+COLUMNS = (
+    "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
+    " created_at, updated_at"
+)
+INSERT = (
+    f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id_key) DO NOTHING"
+)
+# Counters are upserted in (version, day, name) order, totals in (version, name) order, by
+# every write: concurrent writers lock the same rows in the same order and never deadlock.
+ADD_COUNTERS = (
+    "INSERT INTO aggregates (model_version, day, name, value)"
+    " SELECT * FROM unnest(%s::text[], %s::date[], %s::text[], %s::float8[])"
+    " ON CONFLICT (model_version, day, name) DO UPDATE SET value = aggregates.value + excluded.value"
+)
+ADD_TOTALS = (
+    "INSERT INTO aggregate_totals (model_version, name, value)"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[])"
+    " ON CONFLICT (model_version, name) DO UPDATE SET value = aggregate_totals.value + excluded.value"
+)
+# The server ended the session (shutdown, restart, crash recovery, a terminated backend).
+SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
+# A transaction cancelled for a deadlock or a serialization failure is tried again from the start.
+TRANSACTION_ATTEMPTS = 5
+Row = tuple[Any, ...]
+
+
+class PostgresStore(GroupCommitStore):
+    """A PredictionStore in one PostgreSQL database, shared by every worker of every dyno.
+
+    Writes. Every write is one transaction holding the records and their counters, so both are
+    committed or neither. Records go in with `INSERT ... ON CONFLICT (id_key) DO NOTHING`: a
+    unique `id_key` (keeps 1 and "1" apart) makes a retry find the stored row, compared as
+    `same_request`. Counters are added with `INSERT ... ON CONFLICT DO UPDATE SET value = value
+    + excluded.value` to `aggregates` (one row per version, UTC day and counter) and to
+    `aggregate_totals` (per version and counter, over all days: /stats over all days reads a
+    bounded number of rows), last in the transaction and in key order. As on SQLite, the writes
+    waiting in one process at one moment share one transaction and one commit (group commit,
+    a savepoint per write keeps each all or nothing); `set_outcome` locks the record
+    (`SELECT ... FOR UPDATE`) so concurrent outcomes of one prediction are serialised.
+
+    Connections. A psycopg_pool ConnectionPool per process (a forked worker opens its own), at
+    most `pool_size` connections, opened on first use; every connection has a
+    `statement_timeout`, and a request waits at most as long for a free connection. A
+    connection the server dropped (a restart, a failover) is replaced: a statement that fails
+    on it is tried once more on a fresh one, which is safe because every write is idempotent
+    (a record already stored is found as a retry; an outcome set again adds nothing). Any other
+    failure is a StorageError naming the server, never the password.
+
+    SSL: `sslmode` in the URL is honoured; without it, a server on this host is reached as libpq
+    would (`prefer`) and any other with `sslmode=require` (Heroku's URLs carry none and need it).
+
+    Schema: created on first use, under a transaction-level advisory lock so that dynos and
+    workers starting together queue instead of racing, and versioned in `schema_migrations`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        statement_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self._conninfo = connection_string(url, statement_timeout, connect_timeout)
+        params = conninfo_to_dict(self._conninfo)
+        self.where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{params.get('dbname', '')}"
+        self._pool_size = pool_size
+        self._wait = statement_timeout
+        self._pool: ConnectionPool | None = None
+        self._pool_pid = -1
+        self._pool_lock = threading.Lock()
+        self._schema_ready = False
+
+    # Writes
+
+    def _values(self, record: PredictionRecord) -> Row:
+        return (
+            id_key(record.id),
+            canonical_json(record.observation),
+            float(record.proba),
+            bool(record.predicted_class),
+            float(record.threshold),
+            record.model_version,
+            None if record.true_class is None else int(record.true_class),
+            canonical_json(list(record.warnings)),
+            utc(record.created_at),
+            utc(record.updated_at),
+        )
+
+    def _commit(self, batch: list[Job]) -> None:
+        def write(conn: psycopg.Connection[Any]) -> list[tuple[Results | None, Exception | None]]:
+            outcomes: list[tuple[Results | None, Exception | None]] = []
+            added: dict[AggregateKey, quality.Counters] = {}
+            with conn.transaction():
+                for job in batch:
+                    try:
+                        with conn.transaction():  # a savepoint: a conflict undoes this job only
+                            results, job_added = self._write_job(conn, job)
+                    except CoreError as e:
+                        outcomes.append((None, e))
+                        continue
+                    for key, counters in job_added.items():
+                        quality.add(added.setdefault(key, {}), counters)
+                    outcomes.append((results, None))
+                _add_counters(conn, added)
+            return outcomes
+
+        for job, (results, error) in zip(batch, self._run("write", write)):
+            job.settle(results, error)
+
+    def _write_job(
+        self, conn: psycopg.Connection[Any], job: Job
+    ) -> tuple[Results, dict[AggregateKey, quality.Counters]]:
+        added: dict[AggregateKey, quality.Counters] = {}
+        results: Results = []
+        for record, row, record_counters in zip(job.records, job.values, job.counters):
+            if conn.execute(INSERT, row).rowcount:
+                stored, created = _record(row), True
+            else:
+                existing = conn.execute(f"SELECT {COLUMNS} FROM predictions WHERE id_key = %s", (row[0],)).fetchone()
+                if existing is None:  # deleted meanwhile: nothing does, but say so rather than crash
+                    raise StorageError(f"PostgreSQL: prediction {record.id!r} vanished while being read back")
+                stored, created = _record(existing), False
+                if not stored.same_request(record):
+                    raise ConflictingPrediction(record.id)
+            if created and record_counters:
+                quality.add(added.setdefault(aggregate_key(stored), {}), record_counters)
+            results.append((stored, created))
+        return results, added
+
+    def set_outcome(
+        self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
+    ) -> PredictionRecord:
+        key, new, updated_at = id_key(prediction_id), int(true_class), utc(now)
+
+        def write(conn: psycopg.Connection[Any]) -> PredictionRecord:
+            with conn.transaction():
+                row = conn.execute(
+                    f"SELECT {COLUMNS} FROM predictions WHERE id_key = %s FOR UPDATE", (key,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownPrediction(prediction_id)
+                old = _record(row)
+                conn.execute(
+                    "UPDATE predictions SET true_class = %s, updated_at = %s WHERE id_key = %s", (new, updated_at, key)
+                )
+                if counters:
+                    _add_counters(conn, {aggregate_key(old): counters(old, new)})
+            return old.with_outcome(new, updated_at)
+
+        return self._run("set outcome", write)
+
+    def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
+        fresh = counters_by_key(rows)
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute("DELETE FROM aggregates")
+                conn.execute("DELETE FROM aggregate_totals")
+                _add_counters(conn, fresh)
+
+        self._run("replace aggregates", write)
+
+    def check(self) -> None:
+        """StorageError unless the database takes a write: one committed upsert of a row of its own."""
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                "INSERT INTO store_checks (id, checks) VALUES (1, 1)"
+                " ON CONFLICT (id) DO UPDATE SET checks = store_checks.checks + 1"
+            )
+
+        self._run("check", write)
+
+    # Reads
+
+    def aggregates(
+        self,
+        model_version: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        names: Collection[str] | None = None,
+    ) -> list[AggregateRow]:
+        where, params = _aggregate_filters(model_version, since, until)
+        if names is not None:
+            where.append("name = ANY(%s)")
+            params.append(sorted(set(names)))
+        query = (
+            f"SELECT model_version, day, name, value FROM aggregates WHERE {' AND '.join(where)}"
+            " ORDER BY model_version, day"
+        )
+        found = self._run("read aggregates", lambda conn: conn.execute(query, params).fetchall())
+        return [
+            AggregateRow(version, day.isoformat(), {name: value for _, _, name, value in group})
+            for (version, day), group in groupby(found, key=itemgetter(0, 1))
+        ]
+
+    def aggregate_totals(
+        self, model_version: str | None = None, since: date | None = None, until: date | None = None
+    ) -> dict[str, dict[str, float]]:
+        if since is None and until is None:
+            where, params = _aggregate_filters(model_version, None, None)
+            query = f"SELECT model_version, name, value FROM aggregate_totals WHERE {' AND '.join(where)}"
+        else:  # a range of days: summed here, a cost that follows the days in the range
+            where, params = _aggregate_filters(model_version, since, until)
+            query = (
+                f"SELECT model_version, name, SUM(value) FROM aggregates WHERE {' AND '.join(where)}"
+                " GROUP BY model_version, name HAVING SUM(value) != 0"
+            )
+        totals: dict[str, dict[str, float]] = {}
+        for version, name, value in self._run("read totals", lambda conn: conn.execute(query, params).fetchall()):
+            totals.setdefault(version, {})[name] = value
+        return totals
+
+    def get(self, prediction_id: PredictionId) -> PredictionRecord:
+        def read(conn: psycopg.Connection[Any]) -> Row | None:
+            return conn.execute(  # type: ignore[no-any-return]
+                f"SELECT {COLUMNS} FROM predictions WHERE id_key = %s", (id_key(prediction_id),)
+            ).fetchone()
+
+        row = self._run("get", read)
+        if row is None:
+            raise UnknownPrediction(prediction_id)
+        return _record(row)
+
+    def list(self, limit: int, cursor: str | None = None) -> Page:
+        check_limit(limit)
+        where, params = "", cast(tuple[Any, ...], ())
+        if cursor is not None:
+            created_at, seq = decode_cursor(CURSOR_KIND, cursor, (str, int))
+            where, params = "WHERE (created_at, seq) < (%s::timestamptz, %s)", (cursor_time(created_at), seq)
+
+        def read(conn: psycopg.Connection[Any]) -> list[Row]:
+            return conn.execute(
+                f"SELECT {COLUMNS}, seq FROM predictions {where} ORDER BY created_at DESC, seq DESC LIMIT %s",
+                (*params, limit + 1),
+            ).fetchall()
+
+        rows = self._run("list", read)
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(CURSOR_KIND, (utc_text(page[-1][8]), page[-1][10]))
+        return Page([_record(row[:10]) for row in page], next_cursor)
+
+    # Connections
+
+    def close(self) -> None:
+        """Close this process's pool; the store opens a new one if it is used again."""
+        with self._pool_lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                self._pool.close()
+            self._pool, self._pool_pid = None, -1
+
+    def _run(self, action: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """`work` on a connection of the pool, as told in the class docstring; StorageError for any failure."""
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with self._connection() as conn:
+                    try:
+                        return work(conn)
+                    except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
+                        if attempt == TRANSACTION_ATTEMPTS:
+                            raise
+                        dropped = False
+                    except psycopg.OperationalError as e:
+                        if not (conn.broken or e.sqlstate in SERVER_GONE) or attempt == TRANSACTION_ATTEMPTS:
+                            raise
+                        dropped = True
+                if dropped:  # the server went away: whatever else the pool holds is dead too
+                    self._pool_of_this_process().check()
+                logger.info("PostgreSQL %s: %s cancelled (%s), trying again", self.where, action,
+                            "connection lost" if dropped else "deadlock or serialization failure")
+            except PoolTimeout:
+                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {self._no_connection()}") from None
+            except psycopg.Error as e:
+                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {_reason(e)}") from e
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._pool_of_this_process().connection(timeout=self._wait) as conn:
+            if not self._schema_ready:
+                self._create_schema(conn)
+            yield conn
+
+    def _pool_of_this_process(self) -> ConnectionPool:
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                # A forked child must not share its parent's sockets or pool threads.
+                self._pool = ConnectionPool(
+                    self._conninfo,
+                    min_size=1,
+                    max_size=self._pool_size,
+                    kwargs={"autocommit": True},
+                    timeout=self._wait,
+                    name=f"sklearn-serve-{os.getpid()}",
+                    open=False,
+                )
+                self._pool.open(wait=False)
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+            current = row[0] if row else 0
+            if current > SCHEMA_VERSION:
+                raise StorageError(
+                    f"PostgreSQL {self.where}: the schema is at version {current}, newer than this service's "
+                    f"{SCHEMA_VERSION}: deploy the version of the service that migrated it"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+        self._schema_ready = True
+
+    def _no_connection(self) -> str:
+        """Why the pool had no connection to give: the error of one connection tried now, if any."""
+        try:
+            psycopg.connect(self._conninfo).close()
+        except psycopg.Error as e:
+            return _reason(e)
+        return (
+            f"all {self._pool_size} connections of this worker (DATABASE_POOL_SIZE) stayed busy for {self._wait:g} s"
+        )
+
+
+def connection_string(url: str, statement_timeout: float, connect_timeout: float) -> str:
+    """libpq's connection string for `url`: its own settings, then SSL, timeouts and names."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as e:
+        raise BadStoreUrl(f"libpq cannot read it as a PostgreSQL URL ({_reason(e)})") from None
+    extra: dict[str, Any] = {}
+    if "sslmode" not in params and str(params.get("host", "")) not in LOCAL_HOSTS:
+        extra["sslmode"] = "require"
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = max(1, round(connect_timeout))
+    if "application_name" not in params:
+        extra["application_name"] = "sklearn-serve"
+    ms = round(statement_timeout * 1000)
+    # Times in UTC; a statement or a transaction left idle cannot hold locks for long.
+    extra["options"] = " ".join(
+        filter(None, [str(params.get("options", "")), f"-c statement_timeout={ms}", "-c TimeZone=UTC",
+                      f"-c idle_in_transaction_session_timeout={max(ms * 4, 60000)}"])
+    )
+    return make_conninfo(url, **extra)
+
+
+def _reason(error: psycopg.Error) -> str:
+    """psycopg's message on one line, with a hint for the refusals Heroku users meet."""
+    text = " ".join(str(error).split())
+    if error.sqlstate == "53300" or "too many clients" in text or "too many connections" in text:
+        return (f"{text} (the connection limit is reached: dynos × WEB_CONCURRENCY × DATABASE_POOL_SIZE "
+                "must fit the plan's limit; lower DATABASE_POOL_SIZE or WEB_CONCURRENCY)")
+    return text
+
+
+def _aggregate_filters(
+    model_version: str | None, since: date | None, until: date | None
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = ["value != 0"]
+    params: list[Any] = []
+    if model_version is not None:
+        where.append("model_version = %s")
+        params.append(model_version)
+    if since is not None:
+        where.append("day >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("day <= %s")
+        params.append(until)
+    return where, params
+
+
+def _add_counters(conn: psycopg.Connection[Any], added: Mapping[AggregateKey, Mapping[str, float]]) -> None:
+    rows = sorted(
+        (version, day, name, float(value))
+        for (version, day), counters in added.items()
+        for name, value in counters.items()
+        if value
+    )
+    if not rows:
+        return
+    versions, days, names, values = (list(column) for column in zip(*rows))
+    conn.execute(ADD_COUNTERS, (versions, days, names, values))
+    totals: dict[tuple[str, str], float] = {}
+    for version, _, name, value in rows:
+        totals[(version, name)] = totals.get((version, name), 0.0) + value
+    ordered = sorted(totals.items())
+    conn.execute(
+        ADD_TOTALS,
+        ([v for (v, _), _ in ordered], [n for (_, n), _ in ordered], [value for _, value in ordered]),
+    )
+
+
+def _record(row: Row) -> PredictionRecord:
+    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at = row
+    return PredictionRecord(
+        id=id_from_key(key),
+        observation=json.loads(observation) if isinstance(observation, str) else observation,
+        proba=proba,
+        predicted_class=bool(predicted),
+        threshold=threshold,
+        model_version=version,
+        created_at=created_at.astimezone(UTC),
+        updated_at=updated_at.astimezone(UTC),
+        true_class=true_class,
+        warnings=tuple(json.loads(warnings) if isinstance(warnings, str) else warnings),
+    )
+
+
+def open_url(url: str, options: StoreOptions) -> PostgresStore:
+    """`postgresql://user:password@host:port/database` (or `postgres://`, as Heroku writes it)."""
+    return PostgresStore(
+        url,
+        pool_size=options.pool_size,
+        statement_timeout=options.statement_timeout,
+        connect_timeout=options.connect_timeout,
+    )
