@@ -14,7 +14,7 @@ import http.client
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +91,14 @@ def observation(client: int, serial: int) -> dict[str, Any]:
 class Load:
     """`clients` threads, each sending up to `rounds` requests, until done or `stop` is set.
 
+    With several ports (servers sharing one store), client n talks to `ports[n % len(ports)]`.
+
     Loads with different `seeds` use different ids (new and contested), so several can share a store.
     """
 
     def __init__(
         self,
-        port: int,
+        port: int | Sequence[int],
         clients: int,
         rounds: int,
         *,
@@ -106,7 +108,7 @@ class Load:
         stop_on_error: bool = False,
         on_answer: Callable[[Sent], None] | None = None,
     ) -> None:
-        self.port = port
+        self.ports = [port] if isinstance(port, int) else list(port)
         self.clients = clients
         self.rounds = rounds
         self.seed = seed
@@ -130,7 +132,7 @@ class Load:
 
     def _client(self, n: int) -> None:
         rng = random.Random(self.seed * 1000 + n)
-        client = Client(self.port, timeout=self.timeout)
+        client = Client(self.ports[n % len(self.ports)], timeout=self.timeout)
         own: dict[str, tuple[Any, dict[str, Any]]] = {}  # id key -> (id, observation) of its stored predictions
         serial = 0
         try:
