@@ -45,6 +45,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.package_size
 	$(PY) -m bench.http_bench
+	$(PY) -m bench.postgres_bench
 	$(PY) -m bench.stats_bench
 	$(PY) -m bench.score_bench
 

@@ -92,6 +92,15 @@ INSERT = (
     f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id_key) DO NOTHING"
 )
+# Many records in one statement (one array per column): the query text, and so its prepared plan,
+# is the same whatever the number of rows.
+INSERT_MANY = (
+    f"INSERT INTO predictions ({COLUMNS})"
+    " SELECT k, o::json, p, c, t, v, y, w::json, ca, ua FROM unnest(%s::text[], %s::text[], %s::float8[],"
+    " %s::bool[], %s::float8[], %s::text[], %s::int2[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+    " AS r(k, o, p, c, t, v, y, w, ca, ua)"
+    " ON CONFLICT (id_key) DO NOTHING RETURNING id_key"
+)
 # Counters are upserted in (version, day, name) order, totals in (version, name) order, by
 # every write: concurrent writers lock the same rows in the same order and never deadlock.
 ADD_COUNTERS = (
@@ -109,6 +118,11 @@ SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
 # A transaction cancelled for a deadlock or a serialization failure is tried again from the start.
 TRANSACTION_ATTEMPTS = 5
 Row = tuple[Any, ...]
+Outcome = tuple[Results | None, Exception | None]
+
+
+class _NotAllNew(Exception):
+    """Rolls back the one-statement write of a batch that holds a record already stored."""
 
 
 class PostgresStore(GroupCommitStore):
@@ -176,25 +190,50 @@ class PostgresStore(GroupCommitStore):
         )
 
     def _commit(self, batch: list[Job]) -> None:
-        def write(conn: psycopg.Connection[Any]) -> list[tuple[Results | None, Exception | None]]:
-            outcomes: list[tuple[Results | None, Exception | None]] = []
-            added: dict[AggregateKey, quality.Counters] = {}
-            with conn.transaction():
-                for job in batch:
-                    try:
-                        with conn.transaction():  # a savepoint: a conflict undoes this job only
-                            results, job_added = self._write_job(conn, job)
-                    except CoreError as e:
-                        outcomes.append((None, e))
-                        continue
-                    for key, counters in job_added.items():
-                        quality.add(added.setdefault(key, {}), counters)
-                    outcomes.append((results, None))
-                _add_counters(conn, added)
-            return outcomes
-
-        for job, (results, error) in zip(batch, self._run("write", write)):
+        outcomes = self._run("write", lambda conn: self._write_all_new(conn, batch))
+        if outcomes is None:  # some id was already stored: each job on its own, in a savepoint
+            outcomes = self._run("write", lambda conn: self._write_each(conn, batch))
+        for job, (results, error) in zip(batch, outcomes):
             job.settle(results, error)
+
+    def _write_all_new(self, conn: psycopg.Connection[Any], batch: list[Job]) -> list[Outcome] | None:
+        """The common case in one statement of each kind: every record is new. None, and nothing
+        written, when one is not (a retry, a conflict, an id repeated across jobs)."""
+        rows = [row for job in batch for row in job.values]
+        added: dict[AggregateKey, quality.Counters] = {}
+        for job in batch:
+            for record, counters in zip(job.records, job.counters):
+                if counters:
+                    quality.add(added.setdefault(aggregate_key(record), {}), counters)
+        try:
+            # Pipeline mode: the statements go out together and the counters are added before the
+            # insert's answer is read (one round trip instead of four); if a record was not new,
+            # the rollback takes them back.
+            with conn.pipeline(), conn.transaction():
+                inserting = conn.execute(INSERT_MANY, [list(column) for column in zip(*rows)])
+                _add_counters(conn, added)
+                if len(inserting.fetchall()) != len(rows):
+                    raise _NotAllNew
+        except _NotAllNew:
+            return None
+        return [([(_record(row), True) for row in job.values], None) for job in batch]
+
+    def _write_each(self, conn: psycopg.Connection[Any], batch: list[Job]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        added: dict[AggregateKey, quality.Counters] = {}
+        with conn.transaction():
+            for job in batch:
+                try:
+                    with conn.transaction():  # a savepoint: a conflict undoes this job only
+                        results, job_added = self._write_job(conn, job)
+                except CoreError as e:
+                    outcomes.append((None, e))
+                    continue
+                for key, counters in job_added.items():
+                    quality.add(added.setdefault(key, {}), counters)
+                outcomes.append((results, None))
+            _add_counters(conn, added)
+        return outcomes
 
     def _write_job(
         self, conn: psycopg.Connection[Any], job: Job

@@ -1,0 +1,74 @@
+"""HTTP throughput with every prediction stored: PostgreSQL beside SQLite, in the same run.
+
+    python -m bench.postgres_bench [--seconds 10] [--rounds 3]
+
+The service runs twice on 127.0.0.1 (2 uvicorn workers each, the Procfile's setup), once on a
+SQLite file and once on a PostgreSQL database of a server this benchmark starts (initdb into a
+temporary directory, fsync on, as tests/postgres_server.py does); the two take turns under the
+same load (wrk, 32 connections, a new id per request, bench/predict.lua), medians over the rounds.
+Afterwards the stored rows are counted: every 200 must be a stored prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from bench.http_bench import CONNECTIONS, count_rows, wrk
+from bench.servers import free_port, running, uvicorn_command
+from tests.postgres_server import SKIP_REASON, PostgresServer, server_binaries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (make bench installs it with apt-get)")
+    if server_binaries() is None:
+        raise SystemExit(SKIP_REASON)
+    work = Path(tempfile.mkdtemp(prefix="postgres-bench-"))
+    sqlite_db = work / "predictions.db"
+    sqlite_port, postgres_port = free_port(), free_port()
+    names = {"sqlite": "SQLite file", "postgres": "PostgreSQL 127.0.0.1"}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    with PostgresServer(work) as server:
+        url = server.create_database("bench")
+        with (
+            running(uvicorn_command(sqlite_port), sqlite_port, {"STORE_URL": f"sqlite:///{sqlite_db}"}),
+            running(uvicorn_command(postgres_port), postgres_port, {"STORE_URL": url}),
+        ):
+            warmups = {"sqlite": wrk(sqlite_port, 2, "warmup-sqlite"), "postgres": wrk(postgres_port, 2, "warmup-pg")}
+            for r in range(args.rounds):
+                results["sqlite"].append(wrk(sqlite_port, args.seconds, f"sqlite{r}"))
+                results["postgres"].append(wrk(postgres_port, args.seconds, f"postgres{r}"))
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM predictions").fetchone()
+            stored = {"sqlite": count_rows(sqlite_db), "postgres": int(row[0]) if row else 0}
+    print(f"# PostgreSQL beside SQLite: wrk, {CONNECTIONS} connections, 2 workers, {args.rounds} rounds of "
+          f"{args.seconds} s each, taking turns, every prediction stored")
+    print("| store | median req/s | median p50 | median p99 | errors + non-2xx | stored rows for 2xx |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    medians = {}
+    for key, runs in results.items():
+        medians[key] = statistics.median(x["rps"] for x in runs)
+        p50 = statistics.median(x["p50_us"] for x in runs) / 1000
+        p99 = statistics.median(x["p99_us"] for x in runs) / 1000
+        bad = int(sum(x["errors"] + x["non2xx"] for x in runs))
+        answered = sum(int(x["requests"] - x["non2xx"]) for x in [warmups[key], *runs])
+        # wrk stops with up to one request per connection in flight: stored, but not counted.
+        every = answered <= stored[key] <= answered + CONNECTIONS * (1 + args.rounds)
+        print(f"| {names[key]} | {medians[key]:.0f} | {p50:.2f} ms | {p99:.2f} ms | {bad} | "
+              f"{stored[key]} for {answered} ({'all stored' if every else 'MISMATCH'}) |")
+    print(f"\nPostgreSQL / SQLite throughput: {medians['postgres'] / medians['sqlite']:.2f} (target >= 0.5)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
