@@ -53,11 +53,12 @@ bench: $(VENV)/.bench-installed
 soak: install
 	SOAK=1 $(PY) -m pytest -q -m slow tests/reliability
 
-# make lambda-package MODEL_DIR=path/to/artifact packages that model (default: the shipped one).
+# make lambda-package MODEL_DIR=path/to/artifact packages that model (default: the shipped one);
+# LAMBDA_POSTGRES=1 adds psycopg, for a function whose STORE_URL is postgresql://.
 MODEL_DIR ?= artifacts/titanic
 LAMBDA_ZIP ?= dist/lambda.zip
 lambda-package: install
-	$(PY) scripts/build_lambda_package.py --model-dir $(MODEL_DIR) --out $(LAMBDA_ZIP)
+	$(PY) scripts/build_lambda_package.py --model-dir $(MODEL_DIR) --out $(LAMBDA_ZIP) $(if $(LAMBDA_POSTGRES),--with-postgres)
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache

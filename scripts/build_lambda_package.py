@@ -39,6 +39,9 @@ SOURCES = ["handler.py", "core", "adapters"]
 PACKAGED_MODEL = "model"
 # What a model served by scikit-learn needs of requirements.txt (their dependencies come along).
 SCIENTIFIC_STACK = {"scikit-learn", "numpy", "scipy", "pandas", "joblib"}
+# What a function storing in PostgreSQL needs of requirements.txt: psycopg's binary wheel carries
+# its own libpq, which Lambda's runtime does not have.
+POSTGRES_STACK = {"psycopg[binary]", "psycopg-pool"}
 # Never shipped: caches, and what only building or testing needs.
 EXCLUDE_DIRS = {"__pycache__", "tests", "test"}
 
@@ -58,14 +61,14 @@ def needs_scikit_learn(model_dir: Path) -> bool:
 DEFAULT_PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 
 
-def scientific_requirements(requirements: Path, out: Path) -> Path:
-    """requirements-lambda.txt and requirements.txt's pins of SCIENTIFIC_STACK, written to `out`
-    (one install, so that pip resolves them together: pandas' python-dateutil must still fit
+def package_requirements(requirements: Path, out: Path, stacks: set[str]) -> Path:
+    """requirements-lambda.txt and requirements.txt's pins of the packages in `stacks`, written to
+    `out` (one install, so that pip resolves them together: pandas' python-dateutil must still fit
     botocore's)."""
     pins = [f"-r {ROOT / 'requirements-lambda.txt'}"]
     for line in requirements.read_text().splitlines():
         name = line.split("#", 1)[0].split("==", 1)[0].strip().lower()
-        if name in SCIENTIFIC_STACK:
+        if name in stacks:
             pins.append(line.strip())
     out.write_text("\n".join(pins) + "\n")
     return out
@@ -189,18 +192,25 @@ def build(
     model_dir: Path,
     with_scikit_learn: bool = False,
     compile_with: str | None = None,
+    with_postgres: bool = False,
 ) -> tuple[int, int]:
     """Write the zip; return (zipped bytes, unzipped bytes)."""
     staging = out.parent / "lambda-build"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    stacks: set[str] = set()
     if with_scikit_learn or needs_scikit_learn(model_dir):
         print("adding scikit-learn and its stack (the model has no fast form, or it was asked for)", file=sys.stderr)
-        stack = scientific_requirements(ROOT / "requirements.txt", out.parent / "requirements-scientific.txt")
-        pip_install(staging, stack, python_version, platforms)
-        stack.unlink()
-    else:
-        pip_install(staging, ROOT / "requirements-lambda.txt", python_version, platforms)
+        stacks |= SCIENTIFIC_STACK
+    if with_postgres:
+        print("adding psycopg (binary wheel) and psycopg-pool for a PostgreSQL store", file=sys.stderr)
+        stacks |= POSTGRES_STACK
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wanted = package_requirements(ROOT / "requirements.txt", out.parent / "requirements-package.txt", stacks)
+    try:
+        pip_install(staging, wanted, python_version, platforms)
+    finally:
+        wanted.unlink()
     for name in SOURCES:
         copy_tree(ROOT / name, staging / name)
     copy_tree(model_dir, staging / PACKAGED_MODEL)
@@ -254,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         help="include scikit-learn, numpy, scipy and pandas even when the fast form makes them unneeded",
     )
     parser.add_argument(
+        "--with-postgres",
+        action="store_true",
+        help="include psycopg and its pool, for a function whose STORE_URL is postgresql://",
+    )
+    parser.add_argument(
         "--compile-with",
         help="a Python of --python-version that compiles the package's bytecode (default: found on this machine)",
     )
@@ -268,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model_dir,
         args.with_scikit_learn,
         args.compile_with or find_interpreter(args.python_version),
+        args.with_postgres,
     )
     mb = 1024 * 1024
     print(

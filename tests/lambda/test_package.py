@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -191,9 +192,32 @@ def test_an_unzipped_forest_package_serves_its_own_model_without_compiling(
 
 
 def test_a_package_for_scikit_learn_takes_only_the_scientific_stack_of_requirements_txt(tmp_path: Path) -> None:
-    from scripts.build_lambda_package import scientific_requirements
+    from scripts.build_lambda_package import SCIENTIFIC_STACK, package_requirements
 
-    first, *pins = scientific_requirements(ROOT / "requirements.txt", tmp_path / "stack.txt").read_text().splitlines()
+    written = package_requirements(ROOT / "requirements.txt", tmp_path / "stack.txt", SCIENTIFIC_STACK)
+    first, *pins = written.read_text().splitlines()
     assert first == f"-r {ROOT / 'requirements-lambda.txt'}"  # resolved together with what serving needs
     assert sorted(p.split("==")[0] for p in pins) == ["joblib", "numpy", "pandas", "scikit-learn", "scipy"]
     assert all("==" in p for p in pins)
+
+
+def test_a_package_with_postgres_stores_in_postgresql_on_python_3_12(tmp_path: Path, postgres_url: str) -> None:
+    """psycopg's binary wheel for the runtime, with its own libpq: the unzipped package alone
+    (no site-packages) stores the event's prediction in the test's PostgreSQL server."""
+    out = tmp_path / "dist" / "lambda.zip"
+    result = subprocess.run(
+        [sys.executable, "scripts/build_lambda_package.py", "--with-postgres", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+    assert any(n.startswith("psycopg_binary/") for n in names) and any(n.startswith("psycopg_pool/") for n in names)
+
+    answered = run_package(out, tmp_path, {"STORE_URL": postgres_url})
+
+    assert answered["response"]["statusCode"] == 200, answered["response"]
+    body = json.loads(answered["response"]["body"])
+    with psycopg.connect(postgres_url) as conn:
+        stored = conn.execute("SELECT proba FROM predictions").fetchall()
+    assert stored == [(body["proba"],)]
