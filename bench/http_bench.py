@@ -49,6 +49,16 @@ def wrk(port: int, seconds: int, tag: str) -> dict[str, float]:
     return fields
 
 
+def medians(runs: list[dict[str, float]]) -> tuple[float, float, float, int]:
+    """Median req/s, median p50 and p99 in ms, and the errors + non-2xx answers of all runs."""
+    return (
+        statistics.median(x["rps"] for x in runs),
+        statistics.median(x["p50_us"] for x in runs) / 1000,
+        statistics.median(x["p99_us"] for x in runs) / 1000,
+        int(sum(x["errors"] + x["non2xx"] for x in runs)),
+    )
+
+
 def count_rows(db: Path, table: str = "predictions") -> int:
     with sqlite3.connect(db) as connection:
         return int(connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
@@ -85,14 +95,12 @@ def main() -> None:
     )
     print("| server | median req/s | median p50 | median p99 | errors + non-2xx |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    medians = {}
+    throughput = {}
     for name, runs in results.items():
-        medians[name] = statistics.median(x["rps"] for x in runs)
-        p50 = statistics.median(x["p50_us"] for x in runs) / 1000
-        p99 = statistics.median(x["p99_us"] for x in runs) / 1000
-        bad = int(sum(x["errors"] + x["non2xx"] for x in runs))
-        print(f"| {name} | {medians[name]:.0f} | {p50:.2f} ms | {p99:.2f} ms | {bad} |")
-    ours, base = medians.values()
+        rps, p50, p99, bad = medians(runs)
+        throughput[name] = rps
+        print(f"| {name} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms | {bad} |")
+    ours, base = throughput.values()
     print(f"\nthroughput ratio: {ours / base:.1f}× (target ≥ 20×)")
     runs = 1 + args.rounds
     # wrk stops with up to one request per connection in flight: those are stored but not counted.

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
 
 import psycopg
 
-from bench.http_bench import CONNECTIONS, count_rows, wrk
+from bench.http_bench import CONNECTIONS, count_rows, medians, wrk
 from bench.servers import free_port, running, uvicorn_command
 from tests.postgres_server import SKIP_REASON, PostgresServer, server_binaries
 
@@ -55,18 +54,16 @@ def main() -> None:
           f"{args.seconds} s each, taking turns, every prediction stored")
     print("| store | median req/s | median p50 | median p99 | errors + non-2xx | stored rows for 2xx |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
-    medians = {}
+    throughput = {}
     for key, runs in results.items():
-        medians[key] = statistics.median(x["rps"] for x in runs)
-        p50 = statistics.median(x["p50_us"] for x in runs) / 1000
-        p99 = statistics.median(x["p99_us"] for x in runs) / 1000
-        bad = int(sum(x["errors"] + x["non2xx"] for x in runs))
+        rps, p50, p99, bad = medians(runs)
+        throughput[key] = rps
         answered = sum(int(x["requests"] - x["non2xx"]) for x in [warmups[key], *runs])
         # wrk stops with up to one request per connection in flight: stored, but not counted.
         every = answered <= stored[key] <= answered + CONNECTIONS * (1 + args.rounds)
-        print(f"| {names[key]} | {medians[key]:.0f} | {p50:.2f} ms | {p99:.2f} ms | {bad} | "
+        print(f"| {names[key]} | {rps:.0f} | {p50:.2f} ms | {p99:.2f} ms | {bad} | "
               f"{stored[key]} for {answered} ({'all stored' if every else 'MISMATCH'}) |")
-    print(f"\nPostgreSQL / SQLite throughput: {medians['postgres'] / medians['sqlite']:.2f} (target >= 0.5)")
+    print(f"\nPostgreSQL / SQLite throughput: {throughput['postgres'] / throughput['sqlite']:.2f} (target >= 0.5)")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -9,27 +9,22 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from itertools import groupby
-from operator import itemgetter
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from adapters.storage import sql
 from adapters.storage.base import BadStoreUrl, GroupCommitStore, Job, Results, StoreOptions
 from adapters.storage.codec import (
     AggregateKey,
     aggregate_key,
-    check_limit,
     counters_by_key,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
     utc,
-    utc_text,
 )
+from adapters.storage.sql import COLUMNS
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
 from core.ports import AggregateRow, OutcomeCounters
@@ -39,6 +34,7 @@ logger = logging.getLogger("sklearn_serve.storage")
 T = TypeVar("T")
 
 CURSOR_KIND = "postgres"
+DIALECT = sql.Dialect("%s", lambda day: day)
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
 # The key of the advisory lock under which a process creates or migrates the schema (any fixed
 # 64-bit number no other application on the database uses: "sklserve" in ASCII).
@@ -84,10 +80,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-COLUMNS = (
-    "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
-    " created_at, updated_at"
-)
 INSERT = (
     f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id_key) DO NOTHING"
@@ -308,36 +300,14 @@ class PostgresStore(GroupCommitStore):
         until: date | None = None,
         names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
-        where, params = _aggregate_filters(model_version, since, until)
-        if names is not None:
-            where.append("name = ANY(%s)")
-            params.append(sorted(set(names)))
-        query = (
-            f"SELECT model_version, day, name, value FROM aggregates WHERE {' AND '.join(where)}"
-            " ORDER BY model_version, day"
-        )
-        found = self._run("read aggregates", lambda conn: conn.execute(query, params).fetchall())
-        return [
-            AggregateRow(version, day.isoformat(), {name: value for _, _, name, value in group})
-            for (version, day), group in groupby(found, key=itemgetter(0, 1))
-        ]
+        query, params = sql.aggregates_query(DIALECT, model_version, since, until, names)
+        return sql.aggregate_rows(self._run("read aggregates", lambda conn: conn.execute(query, params).fetchall()))
 
     def aggregate_totals(
         self, model_version: str | None = None, since: date | None = None, until: date | None = None
     ) -> dict[str, dict[str, float]]:
-        if since is None and until is None:
-            where, params = _aggregate_filters(model_version, None, None)
-            query = f"SELECT model_version, name, value FROM aggregate_totals WHERE {' AND '.join(where)}"
-        else:  # a range of days: summed here, a cost that follows the days in the range
-            where, params = _aggregate_filters(model_version, since, until)
-            query = (
-                f"SELECT model_version, name, SUM(value) FROM aggregates WHERE {' AND '.join(where)}"
-                " GROUP BY model_version, name HAVING SUM(value) != 0"
-            )
-        totals: dict[str, dict[str, float]] = {}
-        for version, name, value in self._run("read totals", lambda conn: conn.execute(query, params).fetchall()):
-            totals.setdefault(version, {})[name] = value
-        return totals
+        query, params = sql.totals_query(DIALECT, model_version, since, until)
+        return sql.totals(self._run("read totals", lambda conn: conn.execute(query, params).fetchall()))
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         def read(conn: psycopg.Connection[Any]) -> Row | None:
@@ -351,24 +321,9 @@ class PostgresStore(GroupCommitStore):
         return _record(row)
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
-        check_limit(limit)
-        where, params = "", cast(tuple[Any, ...], ())
-        if cursor is not None:
-            created_at, seq = decode_cursor(CURSOR_KIND, cursor, (str, int))
-            where, params = "WHERE (created_at, seq) < (%s::timestamptz, %s)", (cursor_time(created_at), seq)
-
-        def read(conn: psycopg.Connection[Any]) -> list[Row]:
-            return conn.execute(
-                f"SELECT {COLUMNS}, seq FROM predictions {where} ORDER BY created_at DESC, seq DESC LIMIT %s",
-                (*params, limit + 1),
-            ).fetchall()
-
-        rows = self._run("list", read)
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            next_cursor = encode_cursor(CURSOR_KIND, (utc_text(page[-1][8]), page[-1][10]))
-        return Page([_record(row[:10]) for row in page], next_cursor)
+        query, params = sql.listing_query(DIALECT, CURSOR_KIND, limit, cursor, "::timestamptz")
+        rows = self._run("list", lambda conn: conn.execute(query, params).fetchall())
+        return sql.listing_page(rows, limit, CURSOR_KIND, _record)
 
     # Connections
 
@@ -488,23 +443,6 @@ def _reason(error: psycopg.Error) -> str:
         return (f"{text} (the connection limit is reached: dynos × WEB_CONCURRENCY × DATABASE_POOL_SIZE "
                 "must fit the plan's limit; lower DATABASE_POOL_SIZE or WEB_CONCURRENCY)")
     return text
-
-
-def _aggregate_filters(
-    model_version: str | None, since: date | None, until: date | None
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = ["value != 0"]
-    params: list[Any] = []
-    if model_version is not None:
-        where.append("model_version = %s")
-        params.append(model_version)
-    if since is not None:
-        where.append("day >= %s")
-        params.append(since)
-    if until is not None:
-        where.append("day <= %s")
-        params.append(until)
-    return where, params
 
 
 def _add_counters(conn: psycopg.Connection[Any], added: Mapping[AggregateKey, Mapping[str, float]]) -> None:

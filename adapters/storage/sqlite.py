@@ -11,28 +11,26 @@ import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from itertools import groupby
-from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
+from adapters.storage import sql
 from adapters.storage.base import BadStoreUrl, GroupCommitStore, Job, Results, StoreOptions
 from adapters.storage.codec import (
     AggregateKey,
     aggregate_key,
-    check_limit,
     counters_by_key,
-    cursor_time,
-    decode_cursor,
-    encode_cursor,
     utc_from_text,
     utc_text,
 )
+from adapters.storage.sql import COLUMNS
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
 from core.ports import AggregateRow, OutcomeCounters
 from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
 
 CURSOR_KIND = "sqlite"
+DIALECT = sql.Dialect("?", date.isoformat)
+EVERY_VERSION = "SELECT DISTINCT model_version FROM aggregate_totals"
 
 SCHEMA = """
 BEGIN IMMEDIATE;
@@ -92,10 +90,6 @@ ADD_COUNTER = (
     " ON CONFLICT (model_version, day, name) DO UPDATE SET value = value + excluded.value"
 )
 
-COLUMNS = (
-    "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
-    " created_at, updated_at"
-)
 Row = tuple[Any, ...]
 
 
@@ -204,48 +198,22 @@ class SqliteStore(GroupCommitStore):
         until: date | None = None,
         names: Collection[str] | None = None,
     ) -> list[AggregateRow]:
-        where, params = _aggregate_filters(model_version, since, until)
-        table = "aggregates"
-        if names is not None:
-            wanted = sorted(set(names))
-            where.append(f"name IN ({', '.join('?' * len(wanted))})")
-            params.extend(wanted)
-            # Left to itself, the planner walks every counter of the days when a version is given.
-            table = "aggregates INDEXED BY aggregates_by_name"
+        # Left to itself, the planner walks every counter of the days when a version is given.
+        table = "aggregates" if names is None else "aggregates INDEXED BY aggregates_by_name"
+        query, params = sql.aggregates_query(DIALECT, model_version, since, until, names, table)
         with self._use(self._reader) as conn:
-            found = conn.execute(
-                f"SELECT model_version, day, name, value FROM {table} WHERE {' AND '.join(where)}"
-                " ORDER BY model_version, day",
-                params,
-            ).fetchall()
-        # Already filtered and in order: one row per run of (version, day).
-        return [
-            AggregateRow(version, day, {name: value for _, _, name, value in group})
-            for (version, day), group in groupby(found, key=itemgetter(0, 1))
-        ]
+            return sql.aggregate_rows(conn.execute(query, params).fetchall())
 
     def aggregate_totals(
         self, model_version: str | None = None, since: date | None = None, until: date | None = None
     ) -> dict[str, dict[str, float]]:
-        if since is None and until is None:
-            where, params = _aggregate_filters(model_version, None, None)
-            query = f"SELECT model_version, name, value FROM aggregate_totals WHERE {' AND '.join(where)}"
-        else:  # a range of days: summed here, a cost that follows the days in the range
-            where, params = _aggregate_filters(model_version, since, until)
-            if model_version is None:
-                # Each version's days as a range of the primary key (version, day, name): left to
-                # itself, the planner walks every counter of every day (4.5x slower at 1M rows).
-                where.append("model_version IN (SELECT DISTINCT model_version FROM aggregate_totals)")
-            query = (
-                f"SELECT model_version, name, SUM(value) FROM aggregates WHERE {' AND '.join(where)}"
-                " GROUP BY model_version, name HAVING SUM(value) != 0"
-            )
+        # Over a range of days and all versions, each version's days as a range of the primary
+        # key (version, day, name): left to itself, the planner walks every counter of every day
+        # (4.5x slower at 1M rows).
+        hint = "" if model_version is not None else f" AND model_version IN ({EVERY_VERSION})"
+        query, params = sql.totals_query(DIALECT, model_version, since, until, hint)
         with self._use(self._reader) as conn:
-            found = conn.execute(query, params).fetchall()
-        totals: dict[str, dict[str, float]] = {}
-        for version, name, value in found:
-            totals.setdefault(version, {})[name] = value
-        return totals
+            return sql.totals(conn.execute(query, params).fetchall())
 
     def replace_aggregates(self, rows: Sequence[AggregateRow]) -> None:
         fresh = counters_by_key(rows)
@@ -265,22 +233,10 @@ class SqliteStore(GroupCommitStore):
         return _record(row)
 
     def list(self, limit: int, cursor: str | None = None) -> Page:
-        check_limit(limit)
-        where, params = "", cast(tuple[Any, ...], ())
-        if cursor is not None:
-            created_at, seq = decode_cursor(CURSOR_KIND, cursor, (str, int))
-            where, params = "WHERE (created_at, seq) < (?, ?)", (cursor_time(created_at), seq)
+        query, params = sql.listing_query(DIALECT, CURSOR_KIND, limit, cursor)
         with self._use(self._reader) as conn:
-            rows = conn.execute(
-                f"SELECT {COLUMNS}, seq FROM predictions {where} ORDER BY created_at DESC, seq DESC LIMIT ?",
-                (*params, limit + 1),
-            ).fetchall()
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = encode_cursor(CURSOR_KIND, (last[8], last[10]))
-        return Page([_record(row[:10]) for row in page], next_cursor)
+            rows = conn.execute(query, params).fetchall()
+        return sql.listing_page(rows, limit, CURSOR_KIND, _record)
 
     def check(self) -> None:
         """StorageError unless the store can take a write: one committed write of one row, so a
@@ -422,23 +378,6 @@ class _Slot:
         self.lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
         self.pid = os.getpid()
-
-
-def _aggregate_filters(
-    model_version: str | None, since: date | None, until: date | None
-) -> tuple[list[str], list[str]]:
-    """SQL conditions (and their parameters) on an aggregate table's version and day columns."""
-    where, params = ["value != 0"], []
-    if model_version is not None:
-        where.append("model_version = ?")
-        params.append(model_version)
-    if since is not None:
-        where.append("day >= ?")
-        params.append(since.isoformat())
-    if until is not None:
-        where.append("day <= ?")
-        params.append(until.isoformat())
-    return where, params
 
 
 def _add_counters(conn: sqlite3.Connection, added: Mapping[AggregateKey, Mapping[str, float]]) -> None:

@@ -78,39 +78,16 @@ def test_procfile_serves_the_asgi_app_on_herokus_port() -> None:
 def test_the_procfile_web_line_serves_a_prediction_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """The line Heroku runs, as Heroku runs it (bash -c, $PORT and $WEB_CONCURRENCY set), then
     the SIGTERM a dyno gets on restart and deploy: exit status 0, the prediction stored."""
-    import os
-    import signal
     import sqlite3
-    import subprocess
-    import sys
 
-    from tests.reliability.support import Client, Process, free_port, server_env, wait_until_answering
+    from tests.reliability.support import run_procfile_web
 
-    web = (ROOT / "Procfile").read_text().strip().removeprefix("web:").strip()
-    port = free_port()
     database = tmp_path / "predictions.db"
-    env = server_env({
-        "PORT": str(port), "WEB_CONCURRENCY": "2", "HOST": "127.0.0.1",  # loopback only in tests
-        "STORE_URL": f"sqlite:///{database}",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # `python` is ours
-    })
-    process = Process(["bash", "-c", web], env, tmp_path / "web.log")
-    try:
-        wait_until_answering(process, port, workers=2)
-        client = Client(port)
-        reply = client.request("POST", "/predict", {"id": 0, "observation": {
-            "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-            "SibSp": 1}})
-        client.close()
-        assert reply.status == 200, reply.body
-        assert set(reply.json()) >= {"id", "observation_id", "predicted_class", "proba", "true_class"}
-        process.signal_group(signal.SIGTERM)
-        status = process.popen.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"the web process ignored SIGTERM for 30 s:\n{process.output()}") from None
-    finally:
-        process.stop()
-    assert status == 0, process.output()
+    run = run_procfile_web({"WEB_CONCURRENCY": "2", "STORE_URL": f"sqlite:///{database}"}, tmp_path / "web.log")
+
+    assert run.reply.status == 200, run.reply.body
+    assert set(run.reply.json()) >= {"id", "observation_id", "predicted_class", "proba", "true_class"}
+    assert run.status == 0, run.output
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 1
 

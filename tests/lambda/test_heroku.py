@@ -4,16 +4,13 @@ web line, given only the DATABASE_URL the add-on sets, stores its predictions in
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from adapters.settings import Settings
-from tests.reliability.support import Client, Process, free_port, server_env, wait_until_answering
+from tests.reliability.support import run_procfile_web
 
 ROOT = Path(__file__).resolve().parents[2]
 # Heroku Postgres Essential-0's connection limit, the plan app.json asks for.
@@ -43,27 +40,10 @@ def test_app_json_settings_are_valid_and_fit_the_plans_connection_limit() -> Non
 
 
 def test_the_procfile_web_line_stores_in_postgres_given_only_database_url(tmp_path: Path, postgres_url: str) -> None:
-    web = (ROOT / "Procfile").read_text().strip().removeprefix("web:").strip()
-    port = free_port()
-    env = server_env({
-        "PORT": str(port), "HOST": "127.0.0.1", "DYNO": "web.1", "DATABASE_URL": postgres_url,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    })
-    process = Process(["bash", "-c", web], env, tmp_path / "web.log")
-    try:
-        wait_until_answering(process, port, workers=2)
-        client = Client(port)
-        reply = client.request("POST", "/predict", {"id": 0, "observation": {
-            "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-            "SibSp": 1}})
-        client.close()
-        process.signal_group(signal.SIGTERM)
-        status = process.popen.wait(timeout=30)
-    finally:
-        process.stop()
+    run = run_procfile_web({"DYNO": "web.1", "DATABASE_URL": postgres_url}, tmp_path / "web.log")
 
-    assert reply.status == 200, reply.body
-    assert status == 0, process.output()
-    assert "WILL BE LOST" not in process.output()  # the SQLite warning: not for Postgres
+    assert run.reply.status == 200, run.reply.body
+    assert run.status == 0, run.output
+    assert "WILL BE LOST" not in run.output  # the SQLite warning: not for Postgres
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT id_key FROM predictions").fetchall() == [("0",)]

@@ -391,3 +391,38 @@ def _reset(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     finally:
         sock.close()
+
+
+@dataclass
+class WebRun:
+    reply: Reply  # the answer to the README's prediction
+    status: int  # the web process's exit status after SIGTERM
+    output: str
+
+
+def run_procfile_web(overrides: Mapping[str, str], log: Path) -> WebRun:
+    """The Procfile's web line as Heroku runs it (bash -c, $PORT, the dyno's variables in
+    `overrides`), the README's prediction posted once, then the SIGTERM a dyno gets on restart."""
+    web = (ROOT / "Procfile").read_text().strip().removeprefix("web:").strip()
+    port = free_port()
+    env = server_env({
+        "PORT": str(port), "HOST": "127.0.0.1",  # loopback only in tests
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # `python` is ours
+        **overrides,
+    })
+    process = Process(["bash", "-c", web], env, log)
+    try:
+        wait_until_answering(process, port, workers=int(overrides.get("WEB_CONCURRENCY", "2")))
+        client = Client(port)
+        reply = client.request("POST", "/predict", {"id": 0, "observation": {
+            "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
+            "SibSp": 1}})
+        client.close()
+        process.signal_group(signal.SIGTERM)
+        try:
+            status = process.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the web process ignored SIGTERM for 30 s:\n{process.output()}") from None
+    finally:
+        process.stop()
+    return WebRun(reply, status, process.output())
