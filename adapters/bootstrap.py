@@ -11,8 +11,9 @@ from starlette.applications import Starlette
 from adapters.http import build_app
 from adapters.logs import JsonLineFormatter, JsonMessage
 from adapters.settings import ConfigurationError, Settings
+from adapters.storage.secrets import redacted
 from adapters.storage.url import ACCEPTED as STORE_URLS
-from adapters.storage.url import UnsupportedStoreUrl, open_store, redacted
+from adapters.storage.url import UnsupportedStoreUrl, open_store
 from core.errors import ModelError, StorageError
 from core.model import DEFAULT_MODEL_DIR, load_model
 from core.service import PredictionService

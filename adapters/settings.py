@@ -72,8 +72,9 @@ class Settings:
     """DATABASE_POOL_SIZE: most PostgreSQL connections one worker process opens."""
 
     database_statement_timeout: int = DEFAULT_DATABASE_STATEMENT_TIMEOUT
-    """DATABASE_STATEMENT_TIMEOUT: seconds a PostgreSQL statement (or a wait for a lock or for a
-    connection of the pool) may take before the request fails with 503."""
+    """DATABASE_STATEMENT_TIMEOUT: seconds a PostgreSQL statement (a wait for a lock included)
+    may take before the request fails with 503; a wait for a connection of the pool takes this
+    or the 5 s connect timeout, the larger."""
 
     model_dir: Path = DEFAULT_MODEL_DIR
     """MODEL_DIR: directory of the model artifact (manifest.json, model.joblib, fast.json)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import psycopg
@@ -24,6 +27,7 @@ from adapters.storage.codec import (
     counters_by_key,
     utc,
 )
+from adapters.storage.secrets import scrubbed
 from adapters.storage.sql import COLUMNS
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
@@ -107,6 +111,10 @@ ADD_TOTALS = (
 )
 # The server ended the session (shutdown, restart, crash recovery, a terminated backend).
 SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
+# Most seconds between two connections opened to find out why the pool has none.
+DIAGNOSIS_INTERVAL = 2.0
+# Longest pause (seconds, times the attempt) before a transaction cancelled by a deadlock is retried.
+RETRY_PAUSE = 0.02
 # A transaction cancelled for a deadlock or a serialization failure is tried again from the start.
 TRANSACTION_ATTEMPTS = 5
 Row = tuple[Any, ...]
@@ -127,16 +135,20 @@ class PostgresStore(GroupCommitStore):
     + excluded.value` to `aggregates` (one row per version, UTC day and counter) and to
     `aggregate_totals` (per version and counter, over all days: /stats over all days reads a
     bounded number of rows), last in the transaction and in key order. As on SQLite, the writes
-    waiting in one process at one moment share one transaction and one commit (group commit,
-    a savepoint per write keeps each all or nothing); `set_outcome` locks the record
-    (`SELECT ... FOR UPDATE`) so concurrent outcomes of one prediction are serialised.
+    waiting in one process at one moment share one transaction and one commit (group commit):
+    when all their records are new (the common case), one INSERT from arrays and the counter
+    upserts, pipelined; else a savepoint per write keeps each all or nothing. `set_outcome`
+    locks the record (`SELECT ... FOR UPDATE`) so concurrent outcomes of one prediction are
+    serialised. A transaction cancelled by a deadlock is tried again after a short random pause.
 
     Connections. A psycopg_pool ConnectionPool per process (a forked worker opens its own), at
     most `pool_size` connections, opened on first use; every connection has a
-    `statement_timeout`, and a request waits at most as long for a free connection. A
-    connection the server dropped (a restart, a failover) is replaced: a statement that fails
-    on it is tried once more on a fresh one, which is safe because every write is idempotent
-    (a record already stored is found as a retry; an outcome set again adds nothing). Any other
+    `statement_timeout`, TCP keepalives and a `tcp_user_timeout`, and a request waits at most
+    the larger of the statement and connect timeouts for a free connection. A connection the
+    server dropped (a restart, a failover) is replaced: a statement that fails on it is tried
+    again on a fresh one after the pool has checked its idle ones, which is safe because every
+    write is idempotent (a record already stored is found as a retry; an outcome set again adds
+    nothing; a retried write whose first COMMIT did land answers `created=False`). Any other
     failure is a StorageError naming the server, never the password.
 
     SSL: `sslmode` in the URL is honoured; without it, a server on this host is reached as libpq
@@ -155,12 +167,18 @@ class PostgresStore(GroupCommitStore):
         connect_timeout: float = 5.0,
     ) -> None:
         super().__init__()
+        self._url = url
         self._conninfo = connection_string(url, statement_timeout, connect_timeout)
         params = conninfo_to_dict(self._conninfo)
-        self.where = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/{params.get('dbname', '')}"
+        host = params.get("host") or params.get("hostaddr") or "localhost"
+        self.where = self._scrub(f"{host}:{params.get('port') or 5432}/{params.get('dbname', '')}")
         self._pool_size = pool_size
-        self._wait = statement_timeout
+        # Waiting for a connection includes opening one: never less than the connect timeout.
+        self._wait = max(statement_timeout, connect_timeout)
+        # Why the pool last had no connection, and when that was found (see _no_connection).
+        self._diagnosis: tuple[float, str] = (-DIAGNOSIS_INTERVAL, "")
         self._pool: ConnectionPool | None = None
+        self._in_use = 0  # connections of this process's pool given to callers now
         self._pool_pid = -1
         self._pool_lock = threading.Lock()
         self._schema_ready = False
@@ -191,7 +209,8 @@ class PostgresStore(GroupCommitStore):
     def _write_all_new(self, conn: psycopg.Connection[Any], batch: list[Job]) -> list[Outcome] | None:
         """The common case in one statement of each kind: every record is new. None, and nothing
         written, when one is not (a retry, a conflict, an id repeated across jobs)."""
-        rows = [row for job in batch for row in job.values]
+        # In id order, as writes take their rows: writers of the same new ids queue, not deadlock.
+        rows = sorted((row for job in batch for row in job.values), key=itemgetter(0))
         added: dict[AggregateKey, quality.Counters] = {}
         for job in batch:
             for record, counters in zip(job.records, job.counters):
@@ -231,8 +250,9 @@ class PostgresStore(GroupCommitStore):
         self, conn: psycopg.Connection[Any], job: Job
     ) -> tuple[Results, dict[AggregateKey, quality.Counters]]:
         added: dict[AggregateKey, quality.Counters] = {}
-        results: Results = []
-        for record, row, record_counters in zip(job.records, job.values, job.counters):
+        answers: dict[int, tuple[PredictionRecord, bool]] = {}
+        for n in sorted(range(len(job.values)), key=lambda n: job.values[n][0]):  # in id order, as above
+            record, row, record_counters = job.records[n], job.values[n], job.counters[n]
             if conn.execute(INSERT, row).rowcount:
                 stored, created = _record(row), True
             else:
@@ -244,8 +264,8 @@ class PostgresStore(GroupCommitStore):
                     raise ConflictingPrediction(record.id)
             if created and record_counters:
                 quality.add(added.setdefault(aggregate_key(stored), {}), record_counters)
-            results.append((stored, created))
-        return results, added
+            answers[n] = (stored, created)
+        return [answers[n] for n in range(len(job.values))], added
 
     def set_outcome(
         self, prediction_id: PredictionId, true_class: int, now: datetime, counters: OutcomeCounters | None = None
@@ -345,6 +365,8 @@ class PostgresStore(GroupCommitStore):
                         if attempt == TRANSACTION_ATTEMPTS:
                             raise
                         dropped = False
+                        # Apart, so that the writers that met do not meet again at once.
+                        time.sleep(random.uniform(0, RETRY_PAUSE * attempt))
                     except psycopg.OperationalError as e:
                         if not (conn.broken or e.sqlstate in SERVER_GONE) or attempt == TRANSACTION_ATTEMPTS:
                             raise
@@ -354,17 +376,27 @@ class PostgresStore(GroupCommitStore):
                 logger.info("PostgreSQL %s: %s cancelled (%s), trying again", self.where, action,
                             "connection lost" if dropped else "deadlock or serialization failure")
             except PoolTimeout:
-                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {self._no_connection()}") from None
+                pool = self._pool
+                reason = self._scrub(self._no_connection())
+                if self._pool is not pool and attempt < TRANSACTION_ATTEMPTS:
+                    continue  # the server is back and the pool was replaced: try on the new one
+                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {reason}") from None
             except psycopg.Error as e:
-                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {_reason(e)}") from e
+                raise StorageError(f"PostgreSQL {self.where}: {action} failed: {self._scrub(_reason(e))}") from e
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         with self._pool_of_this_process().connection(timeout=self._wait) as conn:
-            if not self._schema_ready:
-                self._create_schema(conn)
-            yield conn
+            with self._pool_lock:
+                self._in_use += 1
+            try:
+                if not self._schema_ready:
+                    self._create_schema(conn)
+                yield conn
+            finally:
+                with self._pool_lock:
+                    self._in_use -= 1
 
     def _pool_of_this_process(self) -> ConnectionPool:
         with self._pool_lock:
@@ -380,11 +412,15 @@ class PostgresStore(GroupCommitStore):
                     open=False,
                 )
                 self._pool.open(wait=False)
-                self._pool_pid = os.getpid()
+                if self._pool_pid != os.getpid():
+                    self._pool_pid, self._in_use = os.getpid(), 0
             return self._pool
 
     def _create_schema(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
+            # A migration may take longer than a request's statement, and so may waiting for
+            # the process that runs one.
+            conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -404,14 +440,33 @@ class PostgresStore(GroupCommitStore):
         self._schema_ready = True
 
     def _no_connection(self) -> str:
-        """Why the pool had no connection to give: the error of one connection tried now, if any."""
-        try:
-            psycopg.connect(self._conninfo).close()
-        except psycopg.Error as e:
-            return _reason(e)
-        return (
-            f"all {self._pool_size} connections of this worker (DATABASE_POOL_SIZE) stayed busy for {self._wait:g} s"
-        )
+        """Why the pool had no connection to give: the error of one connection tried now.
+
+        At most once per DIAGNOSIS_INTERVAL (the reason found is reused meanwhile), so that
+        requests failing together do not open a connection each beyond the pool's budget. When
+        that connection opens, the server is back while the pool may still be waiting out its
+        reconnection backoff (up to minutes after a long outage): the pool is replaced.
+        """
+        with self._pool_lock:
+            found_at, reason = self._diagnosis
+            if time.monotonic() - found_at < DIAGNOSIS_INTERVAL:
+                return reason
+            try:
+                psycopg.connect(self._conninfo).close()
+            except psycopg.Error as e:
+                reason = _reason(e)
+            else:
+                reason = (f"no connection of this worker's pool (DATABASE_POOL_SIZE={self._pool_size}) was free "
+                          f"within {self._wait:g} s")
+                if self._pool is not None and self._pool_pid == os.getpid() and self._in_use < self._pool_size:
+                    # Not all busy: the pool is still backing off from the outage.
+                    self._pool.close(timeout=0)
+                    self._pool = None
+            self._diagnosis = (time.monotonic(), reason)
+            return reason
+
+    def _scrub(self, text: str) -> str:
+        return scrubbed(text, self._url)
 
 
 def connection_string(url: str, statement_timeout: float, connect_timeout: float) -> str:
@@ -421,12 +476,20 @@ def connection_string(url: str, statement_timeout: float, connect_timeout: float
     except psycopg.ProgrammingError as e:
         raise BadStoreUrl(f"libpq cannot read it as a PostgreSQL URL ({_reason(e)})") from None
     extra: dict[str, Any] = {}
-    if "sslmode" not in params and str(params.get("host", "")) not in LOCAL_HOSTS:
+    host = str(params.get("host") or params.get("hostaddr") or "")
+    if "sslmode" not in params and host not in LOCAL_HOSTS:
         extra["sslmode"] = "require"
     if "connect_timeout" not in params:
         extra["connect_timeout"] = max(1, round(connect_timeout))
     if "application_name" not in params:
         extra["application_name"] = "sklearn-serve"
+    # A server or network that stops answering: statement_timeout is the server's, so the
+    # client gives up on unacknowledged data after tcp_user_timeout and probes idle connections.
+    extra.setdefault("keepalives", 1)
+    for name, value in (("keepalives_idle", 30), ("keepalives_interval", 10), ("keepalives_count", 3),
+                        ("tcp_user_timeout", round((statement_timeout + connect_timeout) * 1000))):
+        if name not in params:
+            extra[name] = value
     ms = round(statement_timeout * 1000)
     # Times in UTC; a statement or a transaction left idle cannot hold locks for long.
     extra["options"] = " ".join(

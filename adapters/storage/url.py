@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from adapters.storage.base import BadStoreUrl, StoreOptions
+from adapters.storage.secrets import redacted, scrubbed
 from core.ports import PredictionStore
 
 
@@ -51,24 +51,9 @@ def open_store(url: str, options: StoreOptions | None = None) -> PredictionStore
     return store
 
 
-def redacted(url: object) -> object:
-    """`url` with any password replaced by `***`: what logs and error messages may show."""
-    if not isinstance(url, str):
-        return url
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:  # a port that is not a number, say: hide everything before the host
-        return re.sub(r"//[^/@]*@", "//***@", url)
-    user = f"{parts.username}:***" if parts.username else ":***"
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
-
-
 class UnsupportedStoreUrl(ValueError):
     """A URL of no form this service knows; `problem` says what is wrong, without the URL."""
 
     def __init__(self, url: object, problem: str) -> None:
-        self.problem = problem
+        self.problem = scrubbed(problem, url) if isinstance(url, str) else problem
         super().__init__(f"unsupported store URL {redacted(url)!r}; use one of: {', '.join(ACCEPTED)}")

@@ -32,6 +32,8 @@ CLIENTS = 32
 ROUNDS = scaled(40, 300)
 STABLE = ("observation", "proba", "predicted_class", "model_version", "created_at")
 RECOVERY_SECONDS = 60.0
+# These checks are about what is stored, not how fast: no statement of a loaded machine may time out.
+UNHURRIED = "60"
 
 
 def postgres_rows(url: str) -> dict[str, dict[str, Any]]:
@@ -120,7 +122,7 @@ class Running:
 
 
 def test_two_servers_of_two_workers_on_one_database_lose_and_double_nothing(database: str, tmp_path: Path) -> None:
-    env = {"STORE_URL": database}
+    env = {"STORE_URL": database, "DATABASE_STATEMENT_TIMEOUT": UNHURRIED}
     with uvicorn(env, tmp_path / "a.log", workers=2) as a, uvicorn(env, tmp_path / "b.log", workers=2) as b:
         started = time.monotonic()
         totals = Load([a.port, b.port], CLIENTS, ROUNDS, seed=1).run()
@@ -140,7 +142,7 @@ def test_two_servers_of_two_workers_on_one_database_lose_and_double_nothing(data
 
 
 def test_kill_9_of_one_server_mid_load_loses_no_acknowledged_record(database: str, tmp_path: Path) -> None:
-    env = {"STORE_URL": database}
+    env = {"STORE_URL": database, "DATABASE_STATEMENT_TIMEOUT": UNHURRIED}
     with uvicorn(env, tmp_path / "a.log", workers=2) as a, uvicorn(env, tmp_path / "b.log", workers=2) as b:
         running = Running([a.port, b.port], seed=2)
         running.wait_for_acks(scaled(400, 2000))
@@ -204,7 +206,8 @@ def test_a_database_that_refuses_connections_gives_503_and_says_why(
         # As when the plan's connection limit is reached: new connections are refused, and the
         # worker's open ones are gone (terminated, as a failover or a restart would).
         postgres_server.sql("ALTER ROLE app CONNECTION LIMIT 0")
-        postgres_server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'")
+        # (waiting up to 10 s for each to be gone, so that the next request cannot find one alive)
+        postgres_server.sql("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = 'app'")
         refused = client.request("POST", "/predict", {"id": "refused", "observation": PASSENGER})
         postgres_server.sql("ALTER ROLE app CONNECTION LIMIT -1")
         recovered, _ = wait_for_a_stored_prediction(client)

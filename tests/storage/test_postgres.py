@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -18,11 +19,13 @@ from adapters.bootstrap import build_service
 from adapters.settings import ConfigurationError, Settings
 from adapters.storage.base import StoreOptions
 from adapters.storage.postgres import SCHEMA_VERSION, PostgresStore, connection_string
-from adapters.storage.url import open_store, redacted
+from adapters.storage.secrets import redacted
+from adapters.storage.url import open_store
+from core import quality
 from core.errors import ConflictingPrediction, StorageError
 from core.quality import outcome_counters
 from tests.postgres_server import PostgresServer
-from tests.storage.aggregate_checks import all_records
+from tests.storage.aggregate_checks import all_records, assert_totals_equal
 from tests.storage.conftest import T0, make_record
 
 
@@ -87,11 +90,43 @@ def test_pool_size_and_statement_timeout_are_settings_with_bounds() -> None:
         Settings.from_env({"DATABASE_STATEMENT_TIMEOUT": "forever"})
 
 
-def test_the_password_is_never_shown() -> None:
-    url = "postgres://app:hunter2@db.example.com:5432/d"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://app:hunter2@db.example.com:5432/d",
+        "postgres://app:hun#ter2@db.example.com/d",  # libpq takes '#' and '?' in a password, urlsplit does not
+        "postgres://app:hun?ter2@db.example.com/d",
+        "postgres://app:hun%ter2@db.example.com/d",  # a bad escape that libpq quotes in its error
+        "postgres://app:hun/ter2@db.example.com/d",  # libpq reads part of it as the port
+        "postgres://app@db.example.com/d?password=hunter2",
+        "postgres://app:hunter2@[::1/d",  # a bad IPv6 host: libpq's error quotes the whole URL
+    ],
+)
+def test_the_password_is_never_shown(url: str) -> None:
+    secret = "hunter2" if "hunter2" in url else "ter2"
 
-    assert "hunter2" not in repr(Settings.from_env({"DATABASE_URL": url}))
-    assert redacted(url) == "postgres://app:***@db.example.com:5432/d"
+    assert secret not in str(redacted(url))
+    assert secret not in repr(Settings.from_env({"DATABASE_URL": url}))
+    try:
+        store = open_store(url)
+    except ValueError as e:
+        assert secret not in str(e) and secret not in getattr(e, "problem", "")
+    else:
+        assert isinstance(store, PostgresStore) and secret not in store.where
+
+
+@pytest.mark.parametrize("password", ["hunter2", "hun#ter2", "hun?ter2"])
+def test_a_server_that_cannot_be_reached_is_a_storage_error_without_the_password(password: str) -> None:
+    store = PostgresStore(f"postgresql://app:{password}@127.0.0.1:9/d", connect_timeout=1)  # nothing listens on 9
+    try:
+        with pytest.raises(StorageError) as raised:
+            store.check()
+    finally:
+        store.close()
+    assert "127.0.0.1:9/d" in str(raised.value) and "ter2" not in str(raised.value)
+
+
+def test_a_bad_url_is_a_configuration_error_that_hides_the_password() -> None:
     with pytest.raises(ConfigurationError) as raised:
         build_service(Settings(store_url="postgres://app:hunter2@db.example.com/d?nonsense=1"))
     assert "hunter2" not in str(raised.value) and "app:***@db.example.com" in str(raised.value)
@@ -224,9 +259,13 @@ def test_concurrent_writers_in_many_threads_and_stores_lose_and_double_nothing(p
         with ThreadPoolExecutor(8) as pool:
             results = [outcome for outcomes in pool.map(write, range(8)) for outcome in outcomes]
         assert "conflict" in results
-        assert {r.id for r in all_records(stores[0])} == set(ids)
-        assert stores[0].aggregate_totals()["titanic-1"]["n"] == len(ids)
-        assert stores[0].aggregate_totals()["titanic-1"]["lab"] == len(ids)
+        records = all_records(stores[0])
+        assert sorted(r.id for r in records) == ids
+        # Every outcome was replaced many times, concurrently: the counters hold the last ones.
+        expected = quality.merged(
+            quality.outcome_increments(r.proba, r.predicted_class, None, r.true_class) for r in records  # type: ignore[arg-type]
+        )
+        assert_totals_equal(stores[0].aggregate_totals(), {"titanic-1": {**expected, "n": len(ids)}})
     finally:
         for store in stores:
             store.close()
@@ -242,3 +281,25 @@ def test_one_store_is_safe_for_many_threads_of_one_process(store: PostgresStore)
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(write, range(8)))
     assert store.aggregate_totals() == {"titanic-1": {"n": 8}}
+
+
+def test_after_an_outage_the_first_call_once_the_server_is_back_succeeds(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """The pool backs off between reconnection attempts (to minutes after a long outage); once a
+    connection opens again, the store replaces the pool instead of waiting that out."""
+    store = PostgresStore(postgres_url, statement_timeout=1.0, connect_timeout=1.0)
+    try:
+        store.check()
+        postgres_server.stop()
+        try:
+            outage_ends = time.monotonic() + 8  # long enough for the pool's backoff to pass 1 s
+            while time.monotonic() < outage_ends:  # the calls requests would make meanwhile
+                with pytest.raises(StorageError):
+                    store.check()
+        finally:
+            postgres_server.start()
+        store.check()
+        assert store.record(make_record(1), {"n": 1})[1] is True
+    finally:
+        store.close()
