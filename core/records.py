@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -132,11 +132,40 @@ def canonical_json(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class ShadowScore:
+    """A challenger's answer to a record's observation (see SHADOW_MODEL_DIRS): its probability
+    and class, or the reason it has none (a feature it needs is missing, say)."""
+
+    model_version: str
+    proba: float | None = None
+    predicted_class: bool | None = None
+    problem: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, "proba": self.proba, "predicted_class": self.predicted_class,
+                "problem": self.problem}
+
+
+def shadows_json(shadows: Sequence[ShadowScore]) -> str:
+    """How stores keep a record's shadow scores: canonical JSON text of a list."""
+    return canonical_json([shadow.as_json() for shadow in shadows])
+
+
+def shadows_from_json(text: str | list[Any] | None) -> tuple[ShadowScore, ...]:
+    """The shadow scores `shadows_json` wrote (or its value already parsed); none for None."""
+    values = json.loads(text) if isinstance(text, str) else (text or [])
+    return tuple(
+        ShadowScore(v["model_version"], v.get("proba"), v.get("predicted_class"), v.get("problem")) for v in values
+    )
+
+
+@dataclass(frozen=True)
 class PredictionRecord:
     """One prediction as stored: the client's observation, the model's answer and its outcome.
 
     `created_at` and `updated_at` are timezone-aware UTC datetimes; `true_class` is 0 or 1,
-    None until the outcome is known.
+    None until the outcome is known. `shadows` are the challengers' scores of the same
+    observation, stored with it and never part of the answer.
     """
 
     id: PredictionId
@@ -149,6 +178,7 @@ class PredictionRecord:
     updated_at: datetime
     true_class: int | None = None
     warnings: tuple[str, ...] = field(default=())
+    shadows: tuple[ShadowScore, ...] = field(default=())
 
     def same_request(self, other: PredictionRecord) -> bool:
         """True when `other` is a retry of this prediction: same id and same observation."""

@@ -46,7 +46,16 @@ from adapters.storage.codec import (
 from core import quality
 from core.errors import ConflictingPrediction, StorageError, UnknownPrediction
 from core.ports import AggregateRow, OutcomeCounters
-from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
+from core.records import (
+    Page,
+    PredictionId,
+    PredictionRecord,
+    canonical_json,
+    id_from_key,
+    id_key,
+    shadows_from_json,
+    shadows_json,
+)
 
 logger = logging.getLogger("sklearn_serve.storage")
 
@@ -409,6 +418,7 @@ class DynamoStore(StoreBase):
             updated_at=utc_text(record.updated_at),
             day=created_at[:10],
             day_sort=created_at + "#" + hashlib.sha256(key.encode()).hexdigest(),
+            shadows=shadows_json(record.shadows) if record.shadows else None,
         )
 
     def _put_new(
@@ -801,6 +811,7 @@ def _model_class(
         model_version = UnicodeAttribute()
         true_class = NumberAttribute(null=True)
         warnings = ListAttribute(of=UnicodeAttribute)  # type: ignore[var-annotated]
+        shadows = UnicodeAttribute(null=True)  # core.records.shadows_json; absent when there are none
         created_at = UnicodeAttribute()
         updated_at = UnicodeAttribute()
         day = UnicodeAttribute()
@@ -825,6 +836,7 @@ def _record(item: Any) -> PredictionRecord:
         updated_at=utc_from_text(item.updated_at),
         true_class=None if item.true_class is None else int(item.true_class),
         warnings=tuple(item.warnings or ()),
+        shadows=shadows_from_json(item.shadows),
     )
 
 

@@ -32,7 +32,16 @@ from adapters.storage.sql import COLUMNS
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
 from core.ports import AggregateRow, OutcomeCounters
-from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
+from core.records import (
+    Page,
+    PredictionId,
+    PredictionRecord,
+    canonical_json,
+    id_from_key,
+    id_key,
+    shadows_from_json,
+    shadows_json,
+)
 
 logger = logging.getLogger("sklearn_serve.storage")
 T = TypeVar("T")
@@ -81,20 +90,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             checks bigint NOT NULL
         )""",
     ),
+    # 2: the challengers' scores of each prediction (SHADOW_MODEL_DIRS).
+    ("ALTER TABLE predictions ADD COLUMN IF NOT EXISTS shadows json NOT NULL DEFAULT '[]'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 INSERT = (
-    f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id_key) DO NOTHING"
 )
 # Many records in one statement (one array per column): the query text, and so its prepared plan,
 # is the same whatever the number of rows.
 INSERT_MANY = (
     f"INSERT INTO predictions ({COLUMNS})"
-    " SELECT k, o::json, p, c, t, v, y, w::json, ca, ua FROM unnest(%s::text[], %s::text[], %s::float8[],"
-    " %s::bool[], %s::float8[], %s::text[], %s::int2[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
-    " AS r(k, o, p, c, t, v, y, w, ca, ua)"
+    " SELECT k, o::json, p, c, t, v, y, w::json, ca, ua, s::json FROM unnest(%s::text[], %s::text[], %s::float8[],"
+    " %s::bool[], %s::float8[], %s::text[], %s::int2[], %s::text[], %s::timestamptz[], %s::timestamptz[],"
+    " %s::text[]) AS r(k, o, p, c, t, v, y, w, ca, ua, s)"
     " ON CONFLICT (id_key) DO NOTHING RETURNING id_key"
 )
 # Counters are upserted in (version, day, name) order, totals in (version, name) order, by
@@ -197,6 +208,7 @@ class PostgresStore(GroupCommitStore):
             canonical_json(list(record.warnings)),
             utc(record.created_at),
             utc(record.updated_at),
+            shadows_json(record.shadows),
         )
 
     def _commit(self, batch: list[Job]) -> None:
@@ -530,7 +542,7 @@ def _add_counters(conn: psycopg.Connection[Any], added: Mapping[AggregateKey, Ma
 
 
 def _record(row: Row) -> PredictionRecord:
-    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at = row
+    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at, shadows = row
     return PredictionRecord(
         id=id_from_key(key),
         observation=json.loads(observation) if isinstance(observation, str) else observation,
@@ -542,6 +554,7 @@ def _record(row: Row) -> PredictionRecord:
         updated_at=updated_at.astimezone(UTC),
         true_class=true_class,
         warnings=tuple(json.loads(warnings) if isinstance(warnings, str) else warnings),
+        shadows=shadows_from_json(shadows),
     )
 
 

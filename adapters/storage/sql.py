@@ -22,8 +22,9 @@ Row = tuple[Any, ...]
 # The columns of table `predictions` that make a record, in the order both backends read them.
 COLUMNS = (
     "id_key, observation, proba, predicted_class, threshold, model_version, true_class, warnings,"
-    " created_at, updated_at"
+    " created_at, updated_at, shadows"
 )
+RECORD_COLUMNS = 11
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,6 @@ def listing_page(rows: list[Row], limit: int, kind: str, record: Callable[[Row],
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
-        created_at, seq = page[-1][8], page[-1][10]
+        created_at, seq = page[-1][8], page[-1][RECORD_COLUMNS]
         next_cursor = encode_cursor(kind, (created_at if isinstance(created_at, str) else utc_text(created_at), seq))
-    return Page([record(row[:10]) for row in page], next_cursor)
+    return Page([record(row[:RECORD_COLUMNS]) for row in page], next_cursor)

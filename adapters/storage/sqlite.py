@@ -26,7 +26,16 @@ from adapters.storage.sql import COLUMNS
 from core import quality
 from core.errors import ConflictingPrediction, CoreError, StorageError, UnknownPrediction
 from core.ports import AggregateRow, OutcomeCounters
-from core.records import Page, PredictionId, PredictionRecord, canonical_json, id_from_key, id_key
+from core.records import (
+    Page,
+    PredictionId,
+    PredictionRecord,
+    canonical_json,
+    id_from_key,
+    id_key,
+    shadows_from_json,
+    shadows_json,
+)
 
 CURSOR_KIND = "sqlite"
 DIALECT = sql.Dialect("?", date.isoformat)
@@ -45,7 +54,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     true_class INTEGER,
     warnings TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    shadows TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS predictions_by_created_at ON predictions (created_at, seq);
 CREATE TABLE IF NOT EXISTS aggregates (
@@ -266,7 +276,7 @@ class SqliteStore(GroupCommitStore):
     def _insert(conn: sqlite3.Connection, record: PredictionRecord, row: Row) -> tuple[PredictionRecord, bool]:
         # New ids are the common case: try the insert first, read the stored row only when it exists.
         inserted = conn.execute(
-            f"INSERT INTO predictions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO predictions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id_key) DO NOTHING",
             row,
         ).rowcount
@@ -348,6 +358,8 @@ class SqliteStore(GroupCommitStore):
                 finally:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+            if not _has_column(conn, "predictions", "shadows"):
+                _add_shadows_column(conn)
         except BaseException:
             conn.close()
             raise
@@ -392,6 +404,22 @@ def _add_counters(conn: sqlite3.Connection, added: Mapping[AggregateKey, Mapping
     )
 
 
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})").fetchall())
+
+
+def _add_shadows_column(conn: sqlite3.Connection) -> None:
+    """A file made before the challengers' scores were stored gets their column (empty lists)."""
+    conn.execute("BEGIN IMMEDIATE")  # processes opening an old file together: one adds it
+    try:
+        if not _has_column(conn, "predictions", "shadows"):
+            conn.execute("ALTER TABLE predictions ADD COLUMN shadows TEXT NOT NULL DEFAULT '[]'")
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
 def _values(record: PredictionRecord) -> Row:
     return (
         id_key(record.id),
@@ -404,11 +432,12 @@ def _values(record: PredictionRecord) -> Row:
         canonical_json(list(record.warnings)),
         utc_text(record.created_at),
         utc_text(record.updated_at),
+        shadows_json(record.shadows),
     )
 
 
 def _record(row: Row) -> PredictionRecord:
-    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at = row
+    key, observation, proba, predicted, threshold, version, true_class, warnings, created_at, updated_at, shadows = row
     return PredictionRecord(
         id=id_from_key(key),
         observation=json.loads(observation),
@@ -420,6 +449,7 @@ def _record(row: Row) -> PredictionRecord:
         updated_at=utc_from_text(updated_at),
         true_class=true_class,
         warnings=tuple(json.loads(warnings)),
+        shadows=shadows_from_json(shadows),
     )
 
 

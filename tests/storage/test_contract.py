@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from core.errors import ConflictingPrediction, InvalidRequest, UnknownPrediction
 from core.ports import PredictionStore
-from core.records import PredictionRecord
+from core.records import PredictionRecord, ShadowScore
 from tests.storage.conftest import T0, make_record
 
 
@@ -299,3 +299,21 @@ def test_a_check_leaves_no_trace_in_listings_or_aggregates(store: PredictionStor
     for _ in range(3):
         store.check()
     assert (store.list(10), store.aggregates(), store.aggregate_totals()) == before
+
+
+def test_the_challengers_scores_are_kept_with_the_record_and_returned_by_every_read(store: PredictionStore) -> None:
+    shadows = (
+        ShadowScore("challenger-1", proba=0.123456789012345, predicted_class=False),
+        ShadowScore("challenger-2", problem="observation.Fare is missing"),
+    )
+    record = make_record("with-shadows", shadows=shadows)
+
+    stored, created = store.record(record, {"n": 1})
+    retried, again = store.record(make_record("with-shadows"))  # a retry answers what is stored
+    updated = store.set_outcome("with-shadows", 1, T0 + timedelta(minutes=1))
+
+    assert created and not again
+    assert stored.shadows == retried.shadows == updated.shadows == shadows
+    assert store.get("with-shadows").shadows == shadows
+    assert store.list(10).items[0].shadows == shadows
+    assert store.record(make_record("without"))[0].shadows == ()

@@ -24,6 +24,7 @@ from adapters.storage.url import open_store
 from core import quality
 from core.errors import ConflictingPrediction, StorageError
 from core.quality import outcome_counters
+from core.records import ShadowScore
 from tests.postgres_server import PostgresServer
 from tests.storage.aggregate_checks import all_records, assert_totals_equal
 from tests.storage.conftest import T0, make_record
@@ -143,7 +144,7 @@ def test_the_schema_is_created_once_by_many_processes_starting_together(postgres
 
     assert sorted(results) == list(range(6))
     with psycopg.connect(postgres_url) as conn:
-        versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+        versions = conn.execute("SELECT max(version) FROM schema_migrations").fetchall()
         stored = conn.execute("SELECT count(*) FROM predictions").fetchone()
     assert versions == [(SCHEMA_VERSION,)]
     assert stored == (6,)
@@ -172,7 +173,7 @@ def test_reopening_keeps_every_record_and_migrates_nothing_again(postgres_url: s
     finally:
         again.close()
     with psycopg.connect(postgres_url) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_a_schema_newer_than_this_service_is_refused_and_left_alone(store: PostgresStore, postgres_url: str) -> None:
@@ -303,3 +304,29 @@ def test_after_an_outage_the_first_call_once_the_server_is_back_succeeds(
         assert store.record(make_record(1), {"n": 1})[1] is True
     finally:
         store.close()
+
+
+def test_a_database_at_schema_version_1_is_migrated_and_keeps_its_records(postgres_url: str) -> None:
+    from adapters.storage.postgres import MIGRATIONS
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # as the first version left it
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz"
+                     " NOT NULL DEFAULT now())")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO predictions (id_key, observation, proba, predicted_class, threshold, model_version,"
+            " warnings, created_at, updated_at) VALUES ('1', '{\"Age\": 29.0, \"Sex\": \"female\", \"Pclass\": 1}',"
+            " 0.8125, true, 0.5, 'titanic-1', '[]', %s, %s)", (T0, T0),
+        )
+
+    store = PostgresStore(postgres_url)
+    try:
+        assert store.get(1) == make_record(1)
+        assert store.record(make_record(2, {"x": 2}, shadows=(ShadowScore("c", 0.5, True),)))[0].shadows
+        assert store.get(2).shadows == (ShadowScore("c", 0.5, True),)
+    finally:
+        store.close()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall() == [(1,), (2,)]

@@ -22,6 +22,7 @@ from adapters.storage import SqliteStore
 from core.errors import StorageError, UnknownPrediction
 from core.model import default_model
 from core.quality import outcome_counters
+from core.records import ShadowScore
 from tests.storage import sqlite_workers
 from tests.storage.aggregate_checks import all_records, as_rows, assert_rows_equal, recomputed
 from tests.storage.conftest import T0, make_record
@@ -353,3 +354,20 @@ def test_writers_committed_together_keep_their_own_outcomes(tmp_path: Path) -> N
     stored = {r.id for r in store.list(100).items}
     assert stored == {"taken"} | {f"{p}{n}" for n in range(24) if n % 4 >= 2 for p in "ab"}
     assert store.get("taken").observation == {"v": 0}
+
+
+def test_a_file_made_before_challengers_were_stored_gets_their_column_and_keeps_its_records(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = SqliteStore(path)
+    store.record(make_record(1), {"n": 1})
+    store.close()
+    with sqlite3.connect(path) as conn:  # as the previous version of the schema left it
+        conn.execute("ALTER TABLE predictions DROP COLUMN shadows")
+
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.get(1) == make_record(1)
+        assert reopened.record(make_record(2, {"x": 2}, shadows=(ShadowScore("c", 0.5, True),)))[0].shadows
+        assert reopened.get(2).shadows == (ShadowScore("c", 0.5, True),)
+    finally:
+        reopened.close()
