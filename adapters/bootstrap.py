@@ -15,7 +15,7 @@ from adapters.storage.secrets import redacted
 from adapters.storage.url import ACCEPTED as STORE_URLS
 from adapters.storage.url import UnsupportedStoreUrl, open_store
 from core.errors import ModelError, StorageError
-from core.model import DEFAULT_MODEL_DIR, load_model
+from core.model import DEFAULT_MODEL_DIR, Model, load_model
 from core.service import PredictionService
 
 logger = logging.getLogger("sklearn_serve")
@@ -52,6 +52,22 @@ def build_service(settings: Settings) -> PredictionService:
             f"set MODEL_DIR to an artifact made by `python -m core.train` or `python -m core.package`, "
             f"or unset it for the shipped model ({DEFAULT_MODEL_DIR})",
         ) from e
+    challengers: list[Model] = []
+    for directory in settings.shadow_model_dirs:
+        try:
+            challenger = load_model(directory)
+        except ModelError as e:
+            raise ConfigurationError(
+                "SHADOW_MODEL_DIRS", str(directory), str(e),
+                "name artifact directories made by `python -m core.train` or `python -m core.package`, "
+                "separated by commas, or unset it",
+            ) from e
+        if challenger.version in {model.version, *(c.version for c in challengers)}:
+            raise ConfigurationError(
+                "SHADOW_MODEL_DIRS", str(directory), f"is model {challenger.version[:12]}, already the champion or "
+                "another challenger", "name each model once",
+            )
+        challengers.append(challenger)
     try:
         store = open_store(settings.store_url, settings.store_options)
     except ValueError as e:
@@ -60,7 +76,8 @@ def build_service(settings: Settings) -> PredictionService:
         raise ConfigurationError(
             settings.store_url_variable, redacted(settings.store_url), problem, STORE_URL_FIX
         ) from None
-    return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length)
+    return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length,
+                             challengers=challengers)
 
 
 def check_startup(settings: Settings) -> None:
@@ -111,6 +128,9 @@ def create_app(settings: Settings) -> Starlette:
         settings.model_dir,
         settings.store_url.split("://", 1)[0],
     )
+    for challenger, directory in zip(service.challengers, settings.shadow_model_dirs):
+        logger.info("challenger %s (%s engine) from %s scores every request beside it",
+                    challenger.version[:12], challenger.engine, directory)
     return build_app(service, settings)
 
 

@@ -18,6 +18,7 @@ from adapters.storage.base import StoreOptions
 from core.model import DEFAULT_MODEL_DIR
 from core.ports import MAX_BATCH
 from core.records import DEFAULT_MAX_STRING_LENGTH
+from core.shadows import MAX_SHADOWS
 
 DEFAULT_STORE_URL = "sqlite:///predictions.db"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -79,6 +80,10 @@ class Settings:
     model_dir: Path = DEFAULT_MODEL_DIR
     """MODEL_DIR: directory of the model artifact (manifest.json, model.joblib, fast.json)."""
 
+    shadow_model_dirs: tuple[Path, ...] = ()
+    """SHADOW_MODEL_DIRS: comma-separated artifact directories of challengers (at most
+    core.shadows.MAX_SHADOWS), which score every observation beside MODEL_DIR's champion."""
+
     api_key: str | None = field(default=None, repr=False)
     """API_KEY: when set, reading and updating predictions need it (Bearer or X-API-Key)."""
 
@@ -129,6 +134,10 @@ class Settings:
         _check_range("MAX_BATCH", self.max_batch, 1, MAX_MAX_BATCH)
         _check_range("MAX_STRING_LENGTH", self.max_string_length, 1, MAX_MAX_STRING_LENGTH)
         _check_range("REQUEST_TIMEOUT", self.request_timeout, 1, MAX_REQUEST_TIMEOUT)
+        if len(self.shadow_model_dirs) > MAX_SHADOWS:
+            raise ConfigurationError("SHADOW_MODEL_DIRS", ",".join(map(str, self.shadow_model_dirs)),
+                                     f"names {len(self.shadow_model_dirs)} challengers; at most {MAX_SHADOWS}",
+                                     f"keep the {MAX_SHADOWS} you most want to compare")
         _check_range("DATABASE_POOL_SIZE", self.database_pool_size, 1, MAX_DATABASE_POOL_SIZE)
         _check_range("DATABASE_STATEMENT_TIMEOUT", self.database_statement_timeout, 1, MAX_DATABASE_STATEMENT_TIMEOUT)
         if self.web_concurrency is not None:
@@ -172,6 +181,8 @@ class Settings:
                 "DATABASE_STATEMENT_TIMEOUT", get("DATABASE_STATEMENT_TIMEOUT"), DEFAULT_DATABASE_STATEMENT_TIMEOUT
             ),
             model_dir=Path(get("MODEL_DIR") or DEFAULT_MODEL_DIR),
+            shadow_model_dirs=tuple(Path(part.strip()) for part in (get("SHADOW_MODEL_DIRS") or "").split(",")
+                                    if part.strip()),
             # Not stripped: a key is used exactly as given, and whitespace in it is refused.
             api_key=environ.get("API_KEY") or None,
             predict_requires_key=_parse_bool("PREDICT_REQUIRES_KEY", environ.get("PREDICT_REQUIRES_KEY", "")),

@@ -28,9 +28,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from core.quality import LOG_LOSS_EPS, ROC_BINS, Counters, roc_bin
+from core.quality import JOINT_BINS, LOG_LOSS_EPS, ROC_BINS, Counters, roc_bin
 
-JOINT_BINS = 50
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 

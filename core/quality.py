@@ -32,7 +32,15 @@ ROC_BINS = 1000
 # size of the whole item) keeps each of these groups together: the ROC histogram by hundreds of
 # bins, everything else in "m". An outcome then touches "m" and one histogram group.
 HISTOGRAM_GROUP_BINS = 100
-COUNTER_GROUPS = ("m", *(f"h{k}" for k in range(math.ceil(ROC_BINS / HISTOGRAM_GROUP_BINS))))
+# core.comparison's joint histogram of two models' scores: JOINT_BINS cells a side, grouped
+# by JOINT_GROUP_CELLS rows of cells.
+JOINT_BINS = 50
+JOINT_GROUP_CELLS = 5
+COUNTER_GROUPS = (
+    "m",
+    *(f"h{k}" for k in range(math.ceil(ROC_BINS / HISTOGRAM_GROUP_BINS))),
+    *(f"j{k}" for k in range(math.ceil(JOINT_BINS / JOINT_GROUP_CELLS))),
+)
 CALIBRATION_BINS = 10
 LOG_LOSS_EPS = 1e-15
 # Population stability index: under 0.1 no shift, 0.1-0.2 moderate, over 0.2 significant.
@@ -66,11 +74,12 @@ def drift_bucket(feature: Feature, value: Any) -> str:
 
 
 def prediction_increments(
-    schema: Schema, observation: Mapping[str, Any], proba: float, predicted_class: bool
+    schema: Schema | None, observation: Mapping[str, Any], proba: float, predicted_class: bool
 ) -> Counters:
-    """What one stored prediction adds (the observation was validated against `schema`)."""
+    """What one stored prediction adds (the observation was validated against `schema`); no
+    drift counters without a schema (a model this process does not hold)."""
     counters: Counters = {"n": 1, "n_pos_pred": int(predicted_class), "sum_proba": proba}
-    for feature in schema.features:
+    for feature in schema.features if schema else ():
         counters[f"f|{feature.name}|{drift_bucket(feature, observation.get(feature.name))}"] = 1
     return counters
 
@@ -107,9 +116,18 @@ def outcome_counters(record: PredictionRecord, true_class: int) -> Counters:
 
 
 def counter_group(name: str) -> str:
-    """The group of COUNTER_GROUPS that counter `name` belongs to."""
-    if name[:1] == "h" and name[1:3] in ("0_", "1_") and name[3:].isdigit():
-        return f"h{int(name[3:]) // HISTOGRAM_GROUP_BINS}"
+    """The group of COUNTER_GROUPS that counter `name` belongs to; a challenger's counters
+    (core.shadows' `s|<version>|` and `p|<version>|`) go with the counters they are named as."""
+    if name[:2] in ("s|", "p|"):
+        name = name.split("|", 2)[-1]
+    if name[:1] == "h":
+        rest = name[2:] if name[1:2] in ("a", "b") else name[1:]  # core.comparison's per-model bins
+        if rest[:2] in ("0_", "1_") and rest[2:].isdigit():
+            return f"h{int(rest[2:]) // HISTOGRAM_GROUP_BINS}"
+    if name[:1] == "j" and name[1:3] in ("0_", "1_"):
+        row = name[3:].partition("_")[0]
+        if row.isdigit():
+            return f"j{int(row) // JOINT_GROUP_CELLS}"
     return "m"
 
 

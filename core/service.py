@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from core import quality
+from core import comparison, quality, shadows
 from core.errors import FieldError, InvalidObservation, InvalidRequest
 from core.model import Model
 from core.ports import MAX_BATCH, AggregateRow, PredictionStore
@@ -52,7 +52,9 @@ class PreparedBatch:
 class PredictionService:
     """Scores observations with one model and records every answer in one store.
 
-    `clock` returns the current timezone-aware UTC time; it is injected so the core stays pure.
+    `challengers` (at most core.shadows.MAX_SHADOWS) score every observation too: their scores
+    are stored with the record and compared with the champion's in `stats`; the answer is the
+    champion's alone. `clock` returns the current timezone-aware UTC time; it is injected so the core stays pure.
     `max_string_length` bounds every string of a stored observation (see
     `core.records.observation_problems`).
     """
@@ -63,8 +65,16 @@ class PredictionService:
         store: PredictionStore,
         clock: Callable[[], datetime],
         max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+        challengers: Sequence[Model] = (),
     ) -> None:
+        if len(challengers) > shadows.MAX_SHADOWS:
+            raise ValueError(f"at most {shadows.MAX_SHADOWS} challengers, got {len(challengers)}")
+        versions = [model.version, *(c.version for c in challengers)]
+        if len(set(versions)) != len(versions):
+            raise ValueError("the champion and every challenger must be different models (versions)")
         self.model = model
+        self.challengers = tuple(challengers)
+        self._challenger_of = {c.version: c for c in challengers}
         self.store = store
         self.clock = clock
         self.max_string_length = max_string_length
@@ -129,6 +139,8 @@ class PredictionService:
         if errors:
             raise InvalidRequest(sorted(errors, key=_item_order))
         now = self.clock()
+        kept = [index for index in range(len(items)) if index not in repeat_of]
+        shadow_scores = shadows.scores(self.challengers, [items[index][1] for index in kept])
         records = [
             PredictionRecord(
                 id=prediction_id,
@@ -140,15 +152,20 @@ class PredictionService:
                 created_at=now,
                 updated_at=now,
                 warnings=p.warnings,
+                shadows=shadow_scores[n],
             )
-            for index, ((prediction_id, observation), p) in enumerate(zip(items, predictions))
-            if index not in repeat_of
+            for n, ((prediction_id, observation), p) in enumerate(
+                (items[index], predictions[index]) for index in kept
+            )
         ]
         counters = [
             quality.prediction_increments(self.model.schema, r.observation, r.proba, r.predicted_class) for r in records
         ]
+        if self.challengers:
+            for record_counters, record in zip(counters, records):
+                record_counters.update(shadows.prediction_counters(self._challenger_of, record))
         # Item k is answered with the stored result of the record its first occurrence made.
-        position = {index: n for n, index in enumerate(i for i in range(len(items)) if i not in repeat_of)}
+        position = {index: n for n, index in enumerate(kept)}
         answer_of = tuple(position[repeat_of.get(index, index)] for index in range(len(items)))
         return PreparedBatch(records, counters, answer_of)
 
@@ -164,7 +181,7 @@ class PredictionService:
             errors.extend(e.errors)
         if errors:
             raise InvalidRequest(errors)
-        return self.store.set_outcome(normalized_id(prediction_id), outcome, self.clock(), quality.outcome_counters)
+        return self.store.set_outcome(normalized_id(prediction_id), outcome, self.clock(), shadows.outcome_counters)
 
     def get(self, prediction_id: PredictionId) -> PredictionRecord:
         return self.store.get(prediction_id)
@@ -180,28 +197,59 @@ class PredictionService:
         if since is not None and until is not None and since > until:
             raise InvalidRequest([FieldError("since", "must not be after until")])
         # Whole-range figures from each version's totals, the daily series from a few counters
-        # per day: neither read grows with the number of predictions.
+        # per day: neither read grows with the number of predictions. Challengers' counters are
+        # in the rows of the champions they shadowed (core.shadows).
         totals = self.store.aggregate_totals(model_version, since, until)
+        own_of: dict[str, quality.Counters] = {version: {} for version in self._challenger_of}
+        for counters in totals.values():
+            for version, own in shadows.split(counters, shadows.OWN).items():
+                quality.add(own_of.setdefault(version, {}), own)
+        daily_names = [*quality.DAILY_COUNTERS,
+                       *(f"{shadows.OWN}{v}|{name}" for v in own_of for name in quality.DAILY_COUNTERS)]
         days_of: dict[str, dict[str, dict[str, float]]] = {}
-        for row in self.store.aggregates(model_version, since, until, quality.DAILY_COUNTERS):
-            days_of.setdefault(row.model_version, {})[row.day] = row.counters
+        challenger_days: dict[str, dict[str, dict[str, float]]] = {}
+        for row in self.store.aggregates(model_version, since, until, daily_names):
+            days_of.setdefault(row.model_version, {})[row.day] = shadows.champion_only(row.counters)
+            for version, own in shadows.split(row.counters, shadows.OWN).items():
+                quality.add(challenger_days.setdefault(version, {}).setdefault(row.day, {}), own)
         versions = []
         for version, counters in sorted(totals.items(), key=lambda kv: (kv[0] != self.model.version, kv[0])):
             schema = self.model.schema if version == self.model.version else None
             versions.append(
                 {
                     "model_version": version,
+                    "role": "champion",
                     "serving": version == self.model.version,
-                    **quality.summarise(schema, counters),
+                    "shadowing": [],
+                    **quality.summarise(schema, shadows.champion_only(counters)),
                     "daily": quality.daily_series(days_of.get(version, {})),
                 }
             )
+        for version, own in sorted(own_of.items(), key=lambda kv: (kv[0] not in self._challenger_of, kv[0])):
+            challenger = self._challenger_of.get(version)
+            versions.append(
+                {
+                    "model_version": version,
+                    "role": "challenger",
+                    "serving": False,
+                    "shadowing": sorted(v for v, c in totals.items() if any(n.startswith(f"{shadows.OWN}{version}|")
+                                                                          for n in c)),
+                    **quality.summarise(challenger.schema if challenger else None, own),
+                    "daily": quality.daily_series(challenger_days.get(version, {})),
+                }
+            )
+        paired = shadows.split(totals.get(self.model.version, {}), shadows.PAIRED)
+        comparisons = [
+            {"challenger": version, "champion": self.model.version, **comparison.compare(counters)}
+            for version, counters in sorted(paired.items())
+        ]
         return {
             "model_version": self.model.version,
             "since": since.isoformat() if since else None,
             "until": until.isoformat() if until else None,
             "thresholds": {"psi_alert": quality.PSI_ALERT, "unseen_alert": quality.UNSEEN_ALERT},
             "versions": versions,
+            "comparison": comparisons,
         }
 
     def repair_aggregates(self, page_size: int = 1000) -> int:
@@ -211,7 +259,7 @@ class PredictionService:
         model that served a prediction knows its training bins.
         """
         old = {(r.model_version, r.day): r.counters for r in self.store.aggregates()}
-        fresh, count = recompute_aggregates(self._all_records(page_size), self.model)
+        fresh, count = recompute_aggregates(self._all_records(page_size), self.model, self.challengers)
         for key, counters in fresh.items():
             if key[0] != self.model.version:
                 counters.update({k: v for k, v in old.get(key, {}).items() if k.startswith("f|")})
@@ -261,12 +309,14 @@ def _item_order(e: FieldError) -> tuple[int, str]:
 
 
 def recompute_aggregates(
-    records: Iterable[PredictionRecord], model: Model
+    records: Iterable[PredictionRecord], model: Model, challengers: Sequence[Model] = ()
 ) -> tuple[dict[tuple[str, str], dict[str, float]], int]:
-    """Aggregates from scratch: what every record's prediction and outcome added.
+    """Aggregates from scratch: what every record's prediction and outcome added, the
+    challengers' scores included (core.shadows).
 
-    Drift counters are recomputed for `model`'s version only (see `repair_aggregates`).
+    Drift counters are recomputed for `model`'s version and `challengers` only (see `repair_aggregates`).
     """
+    challenger_of = {c.version: c for c in challengers}
     rows: dict[tuple[str, str], dict[str, float]] = {}
     count = 0
     for r in records:
@@ -276,6 +326,7 @@ def recompute_aggregates(
         if r.model_version != model.version:
             increments = {k: v for k, v in increments.items() if not k.startswith("f|")}
         quality.add(counters, increments)
+        quality.add(counters, shadows.prediction_counters(challenger_of, r))
         if r.true_class is not None:
-            quality.add(counters, quality.outcome_increments(r.proba, r.predicted_class, None, r.true_class))
+            quality.add(counters, shadows.outcome_counters(replace(r, true_class=None), r.true_class))
     return rows, count

@@ -494,6 +494,7 @@ def _stats_schemas() -> dict[str, Any]:
     share = {"type": "number", "minimum": 0, "maximum": 1}
     count = {"type": "integer", "minimum": 0}
     day = {"type": "string", "format": "date"}
+    interval = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
 
     def obj(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "object", "properties": properties, "required": list(properties),
@@ -510,10 +511,34 @@ def _stats_schemas() -> dict[str, Any]:
             "thresholds": obj({"psi_alert": {"type": "number"}, "unseen_alert": {"type": "number"}},
                               "Drift is flagged above these: PSI, and the share of unseen categories."),
             "versions": {"type": "array", "items": {"$ref": ref + "VersionStats"}},
+            "comparison": {"type": "array", "items": {"$ref": ref + "Comparison"},
+                           "description": "Each challenger (SHADOW_MODEL_DIRS) against the version served, on "
+                                          "the records labelled and scored by both; differences are challenger "
+                                          "minus champion."},
+        }),
+        "Comparison": obj({
+            "challenger": {"type": "string"},
+            "champion": {"type": "string"},
+            "records": count,
+            "positives": count,
+            "negatives": count,
+            "roc_auc": obj({"champion": ratio, "challenger": ratio, "difference": mean, "ci95": interval,
+                            "p_value": ratio}, "DeLong's test for two correlated ROC curves."),
+            "accuracy": obj({"champion": ratio, "challenger": ratio, "difference": mean,
+                             "only_champion_right": count, "only_challenger_right": count,
+                             "mcnemar_p_value": ratio}, "McNemar's test on the records only one model got right."),
+            "brier_score": obj({"champion": mean, "challenger": mean, "difference": mean, "ci95": interval}),
+            "log_loss": obj({"champion": mean, "challenger": mean, "difference": mean, "ci95": interval}),
+            "challenger_better": {"type": "boolean",
+                                  "description": "The challenger's ROC AUC is higher, with p < 0.05."},
         }),
         "VersionStats": obj({
             "model_version": {"type": "string"},
+            "role": {"enum": ["champion", "challenger"],
+                     "description": "champion: the predictions it answered; challenger: its scores of the "
+                                    "traffic of the versions in `shadowing`."},
             "serving": {"type": "boolean", "description": "This is the version this server serves."},
+            "shadowing": {"type": "array", "items": {"type": "string"}},
             "predictions": count,
             "predicted_positive": count,
             "mean_proba_served": mean,

@@ -304,3 +304,50 @@ def test_with_an_api_key_the_page_asks_for_it_and_keeps_it_in_the_tab_only(
         refusals = [p for p in browser.problems() if "401" in p]
         assert len(refusals) == 2 and all("/stats" in p for p in refusals)
         assert browser.problems(allowed=("401",)) == []
+
+
+def test_the_dashboard_shows_champion_and_challenger_side_by_side(browser: Browser, tmp_path: Path) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from tests.core.conftest import fit_artifact, make_table
+    from tests.reliability.support import Client, uvicorn
+
+    table = make_table(n=300, seed=4)
+    champion = fit_artifact(tmp_path / "champion", table=table)
+    few = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["Sex", "Pclass"])])
+    challenger = fit_artifact(tmp_path / "challenger", make_pipeline(few, LogisticRegression()),
+                              table=table[["Sex", "Pclass", "y"]])
+    served = make_table(n=120, seed=8)
+    rows = served.drop(columns=["y"]).astype(object).where(served.notna(), None).to_dict("records")
+    env = {"STORE_URL": f"sqlite:///{tmp_path / 'p.db'}", "MODEL_DIR": str(tmp_path / "champion"),
+           "SHADOW_MODEL_DIRS": str(tmp_path / "challenger")}
+    with uvicorn(env, tmp_path / "uvicorn.log") as server:
+        client = Client(server.port)
+        for start in (0, 100):
+            batch = [{"id": k, "observation": rows[k]} for k in range(start, min(start + 100, len(rows)))]
+            assert client.request("POST", "/predict", {"observations": batch}).status == 200
+        for k, y in enumerate(served["y"]):
+            assert client.request("POST", "/update", {"id": k, "true_class": int(y)}).status == 200
+        comparison = client.request("GET", "/stats").json()["comparison"]
+        client.close()
+
+        browser.open(server.base_url + "/")
+        browser.wait_for("document.body.dataset.state === 'ready' && document.body.dataset.card === 'ready'")
+        text = browser.evaluate
+        labels = text("[...document.querySelectorAll('#version option')].map(o => o.textContent)")
+        curves = text("document.querySelectorAll('#roc-chart svg polyline').length")
+        verdicts = text("[...document.querySelectorAll('#comparison-verdicts li')].map(li => li.textContent)")
+        figures = text("[...document.querySelectorAll('#comparison-table tbody tr')].map(r => r.cells[1].textContent)")
+        problems = browser.problems()
+
+    assert labels == [f"{champion.version[:12]} (serving)", f"{challenger.version[:12]} (challenger)"]
+    assert curves == 2  # the champion's ROC curve and the challenger's, on one chart
+    assert figures == ["ROC AUC", "accuracy", "Brier score", "log loss"]
+    (verdict,) = verdicts
+    assert verdict.startswith(f"Challenger {challenger.version[:12]}")
+    said_better = "significantly better" in verdict
+    assert said_better is comparison[0]["challenger_better"]
+    assert problems == []

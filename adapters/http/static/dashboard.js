@@ -169,16 +169,74 @@ function drawCalibration(bins) {
   chart.replaceChildren(svg);
 }
 
-function drawRoc(curve, auc) {
+function drawRoc(series) {
+  // series: [{label, curve, auc}], the chosen version first; challengers' curves beside it.
   const chart = document.getElementById("roc-chart");
-  if (!curve.length) {
+  const drawn = series.filter((s) => s.curve.length);
+  if (!drawn.length) {
     chart.replaceChildren(el("p", { class: "empty" }, "Needs outcomes of both classes."));
     return;
   }
-  const { svg, x, y } = unitSquare(`ROC curve, AUC ${fmt(auc)}`, "false positive rate", "true positive rate");
-  svg.appendChild(svgEl("polyline", { points: curve.map((p) => `${x(p.fpr)},${y(p.tpr)}`).join(" "), class: "line roc" }));
-  svg.appendChild(svgEl("text", { x: x(0.6), y: y(0.1), class: "note" }, `AUC ${fmt(auc)}`));
+  const { svg, x, y } = unitSquare(drawn.map((s) => `${s.label}: AUC ${fmt(s.auc)}`).join("; "),
+                                   "false positive rate", "true positive rate");
+  drawn.forEach((s, i) => {
+    const line = svgEl("polyline", { points: s.curve.map((p) => `${x(p.fpr)},${y(p.tpr)}`).join(" "),
+                                     class: `line roc series-${i}` });
+    line.appendChild(svgEl("title", {}, `${s.label}: AUC ${fmt(s.auc)}`));
+    svg.appendChild(line);
+    svg.appendChild(svgEl("text", { x: x(0.45), y: y(0.1 + 0.08 * (drawn.length - 1 - i)), class: `note series-${i}` },
+                          `${s.label} AUC ${fmt(s.auc)}`));
+  });
   chart.replaceChildren(svg);
+}
+
+function interval(ci) {
+  return ci ? `${fmt(ci[0])} to ${fmt(ci[1])}` : "–";
+}
+
+function drawComparison(comparisons) {
+  const panel = document.getElementById("comparison-panel");
+  panel.hidden = !comparisons.length;
+  if (!comparisons.length) return;
+  const verdicts = comparisons.map((c) => {
+    const auc = c.roc_auc;
+    const name = `Challenger ${c.challenger.slice(0, 12)}`;
+    if (auc.p_value === null) return `${name}: not enough labelled records of both classes to compare yet.`;
+    if (c.challenger_better) {
+      return `${name} is significantly better than the champion: ROC AUC ${fmt(auc.difference)} higher ` +
+             `(95 % CI ${interval(auc.ci95)}, p = ${fmt(auc.p_value)}, ${c.records} records).`;
+    }
+    if (auc.p_value < 0.05) {
+      return `${name} is significantly worse than the champion: ROC AUC ${fmt(-auc.difference)} lower ` +
+             `(p = ${fmt(auc.p_value)}, ${c.records} records).`;
+    }
+    return `${name}: no significant difference in ROC AUC (p = ${fmt(auc.p_value)}, ${c.records} records).`;
+  });
+  replace("comparison-verdicts", ...verdicts.map((text, i) =>
+    el("li", { class: comparisons[i].challenger_better ? "better" : "" }, text)));
+  const head = el("tr");
+  for (const title of ["challenger", "figure", "champion", "challenger", "difference", "95 % CI", "p-value",
+                       "records"]) {
+    head.appendChild(el("th", {}, title));
+  }
+  const rows = comparisons.flatMap((c) => [
+    ["ROC AUC", c.roc_auc, c.roc_auc.p_value, "DeLong"],
+    ["accuracy", c.accuracy, c.accuracy.mcnemar_p_value, "McNemar"],
+    ["Brier score", c.brier_score, null, ""],
+    ["log loss", c.log_loss, null, ""],
+  ].map(([figure, f, p, test]) => {
+    const row = el("tr");
+    row.appendChild(el("td", {}, c.challenger.slice(0, 12)));
+    row.appendChild(el("td", {}, figure));
+    for (const value of [f.champion, f.challenger, f.difference]) row.appendChild(el("td", { class: "num" }, fmt(value)));
+    row.appendChild(el("td", { class: "num" }, interval(f.ci95)));
+    row.appendChild(el("td", { class: "num" }, p === null ? "–" : `${fmt(p)} (${test})`));
+    row.appendChild(el("td", { class: "num" }, String(c.records)));
+    return row;
+  }));
+  const table = replace("comparison-table", el("thead"), el("tbody"));
+  table.tHead.appendChild(head);
+  table.tBodies[0].append(...rows);
 }
 
 function bucketBars(buckets) {
@@ -302,15 +360,15 @@ async function loadStats() {
 function showVersions() {
   const select = document.getElementById("version");
   const previous = select.value;
-  select.replaceChildren(...state.stats.versions.map((v) => el("option", { value: v.model_version },
-    `${v.model_version.slice(0, 12)}${v.serving ? " (serving)" : ""}`)));
-  if (state.stats.versions.some((v) => v.model_version === previous)) select.value = previous;
+  // A version may be listed twice (a champion now, a challenger before): options are indexes.
+  select.replaceChildren(...state.stats.versions.map((v, i) => el("option", { value: String(i) },
+    `${v.model_version.slice(0, 12)}${v.serving ? " (serving)" : v.role === "challenger" ? " (challenger)" : ""}`)));
+  if (previous && Number(previous) < state.stats.versions.length) select.value = previous;
   document.getElementById("filters").hidden = false;
 }
 
 function drawVersion() {
-  const chosen = document.getElementById("version").value;
-  const v = state.stats.versions.find((x) => x.model_version === chosen) || state.stats.versions[0];
+  const v = state.stats.versions[Number(document.getElementById("version").value)] || state.stats.versions[0];
   if (!v) {
     document.getElementById("figures").hidden = true;
     setStatus("No predictions recorded in this period yet.");
@@ -322,7 +380,10 @@ function drawVersion() {
   drawSummary(v);
   drawDaily(v.daily);
   drawCalibration(v.outcomes.calibration);
-  drawRoc(v.roc_curve, v.outcomes.roc_auc);
+  const others = state.stats.versions.filter((x) => x !== v && (x.role === "challenger" || x.serving));
+  drawRoc([v, ...others].map((x) => ({ label: `${x.model_version.slice(0, 12)}${x.serving ? " (serving)" : ""}`,
+                                        curve: x.roc_curve, auc: x.outcomes.roc_auc })));
+  drawComparison(state.stats.comparison || []);
   drawDrift(v.drift);
   document.body.dataset.state = "ready";
 }
