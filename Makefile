@@ -46,6 +46,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) -m bench.package_size
 	$(PY) -m bench.http_bench
 	$(PY) -m bench.postgres_bench
+	$(PY) -m bench.challenger_bench
 	$(PY) -m bench.stats_bench
 	$(PY) -m bench.score_bench
 

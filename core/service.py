@@ -163,7 +163,7 @@ class PredictionService:
         ]
         if self.challengers:
             for record_counters, record in zip(counters, records):
-                record_counters.update(shadows.prediction_counters(self._challenger_of, record))
+                record_counters.update(shadows.prediction_counters(record))
         # Item k is answered with the stored result of the record its first occurrence made.
         position = {index: n for n, index in enumerate(kept)}
         answer_of = tuple(position[repeat_of.get(index, index)] for index in range(len(items)))
@@ -226,7 +226,6 @@ class PredictionService:
                 }
             )
         for version, own in sorted(own_of.items(), key=lambda kv: (kv[0] not in self._challenger_of, kv[0])):
-            challenger = self._challenger_of.get(version)
             versions.append(
                 {
                     "model_version": version,
@@ -234,7 +233,7 @@ class PredictionService:
                     "serving": False,
                     "shadowing": sorted(v for v, c in totals.items() if any(n.startswith(f"{shadows.OWN}{version}|")
                                                                           for n in c)),
-                    **quality.summarise(challenger.schema if challenger else None, own),
+                    **quality.summarise(None, own),  # no drift: it serves no traffic
                     "daily": quality.daily_series(challenger_days.get(version, {})),
                 }
             )
@@ -259,7 +258,7 @@ class PredictionService:
         model that served a prediction knows its training bins.
         """
         old = {(r.model_version, r.day): r.counters for r in self.store.aggregates()}
-        fresh, count = recompute_aggregates(self._all_records(page_size), self.model, self.challengers)
+        fresh, count = recompute_aggregates(self._all_records(page_size), self.model)
         for key, counters in fresh.items():
             if key[0] != self.model.version:
                 counters.update({k: v for k, v in old.get(key, {}).items() if k.startswith("f|")})
@@ -309,14 +308,13 @@ def _item_order(e: FieldError) -> tuple[int, str]:
 
 
 def recompute_aggregates(
-    records: Iterable[PredictionRecord], model: Model, challengers: Sequence[Model] = ()
+    records: Iterable[PredictionRecord], model: Model
 ) -> tuple[dict[tuple[str, str], dict[str, float]], int]:
     """Aggregates from scratch: what every record's prediction and outcome added, the
     challengers' scores included (core.shadows).
 
-    Drift counters are recomputed for `model`'s version and `challengers` only (see `repair_aggregates`).
+    Drift counters are recomputed for `model`'s version only (see `repair_aggregates`).
     """
-    challenger_of = {c.version: c for c in challengers}
     rows: dict[tuple[str, str], dict[str, float]] = {}
     count = 0
     for r in records:
@@ -326,7 +324,7 @@ def recompute_aggregates(
         if r.model_version != model.version:
             increments = {k: v for k, v in increments.items() if not k.startswith("f|")}
         quality.add(counters, increments)
-        quality.add(counters, shadows.prediction_counters(challenger_of, r))
+        quality.add(counters, shadows.prediction_counters(r))
         if r.true_class is not None:
             quality.add(counters, shadows.outcome_counters(replace(r, true_class=None), r.true_class))
     return rows, count

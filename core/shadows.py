@@ -5,7 +5,8 @@ Every stored prediction carries each challenger's score of the same observation 
 aggregate rows, in the same write, under two prefixes, so that no store needs to know about
 challengers:
 - `s|<version>|<counter>`: the challenger's own counters, named as core.quality names the
-  champion's (predictions, outcomes, drift), over the records it scored;
+  champion's (predictions and outcomes; no drift, as for any version not serving), over the
+  records it scored;
 - `p|<version>|<counter>`: core.comparison's paired counters, over the records labelled and
   scored by both.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from core import comparison, quality
 from core.errors import InvalidObservation
 from core.model import Model
-from core.predict import predict_each
+from core.predict import Prediction, predict, predict_each
 from core.records import PredictionRecord, ShadowScore
 
 MAX_SHADOWS = 3
@@ -29,13 +30,15 @@ PAIRED = "p|"
 def scores(models: Sequence[Model], observations: Sequence[Any]) -> list[tuple[ShadowScore, ...]]:
     """Each observation's scores by every challenger, in order. Never raises: an observation a
     challenger cannot score (a feature it needs is missing, its scorer failed) gets the reason."""
+    if not models:
+        return [()] * len(observations)
     per_model = [_scored_by(model, observations) for model in models]
-    return [tuple(column) for column in zip(*per_model)] if per_model else [() for _ in observations]
+    return list(zip(*per_model))
 
 
 def _scored_by(model: Model, observations: Sequence[Any]) -> list[ShadowScore]:
     try:
-        answers = predict_each(observations, model)
+        answers = _answers(model, observations)
     except Exception as e:  # noqa: BLE001 - a challenger never changes the champion's answer
         return [ShadowScore(model.version, problem=f"could not score: {type(e).__name__}: {e}"[:300])] * len(
             observations
@@ -48,18 +51,27 @@ def _scored_by(model: Model, observations: Sequence[Any]) -> list[ShadowScore]:
     ]
 
 
-def prediction_counters(models: Mapping[str, Model], record: PredictionRecord) -> quality.Counters:
-    """What the challengers' scores of a new record add, by prefix (see the module docstring);
-    drift only for the challengers in `models` (by version), whose training data is known."""
+def _answers(model: Model, observations: Sequence[Any]) -> Sequence[Prediction | InvalidObservation]:
+    if len(observations) != 1:
+        return predict_each(observations, model)
+    try:  # one observation, the common request: predict's path is the shorter
+        return [predict(observations[0], model)]
+    except InvalidObservation as e:
+        return [e]
+
+
+def prediction_counters(record: PredictionRecord) -> quality.Counters:
+    """What the challengers' scores of a new record add, by prefix (see the module docstring).
+
+    No drift counters: drift compares the traffic with the training data of the version that
+    serves it (a challenger serves none), and each would be one more counter per record in
+    every store's write.
+    """
     counters: quality.Counters = {}
     for shadow in record.shadows:
-        if shadow.proba is None:
-            continue
-        model = models.get(shadow.model_version)
-        predicted = bool(shadow.predicted_class)
-        schema = model.schema if model else None
-        own = quality.prediction_increments(schema, record.observation, shadow.proba, predicted)
-        counters.update(_prefixed(OWN, shadow.model_version, own))
+        if shadow.proba is not None:
+            own = quality.prediction_increments(None, record.observation, shadow.proba, bool(shadow.predicted_class))
+            counters.update(_prefixed(OWN, shadow.model_version, own))
     return counters
 
 
@@ -94,4 +106,17 @@ def champion_only(counters: Mapping[str, float]) -> quality.Counters:
 
 
 def _prefixed(prefix: str, version: str, counters: Mapping[str, float]) -> dict[str, float]:
-    return {f"{prefix}{version}|{name}": value for name, value in counters.items()}
+    return {_name(prefix, version, name): value for name, value in counters.items()}
+
+
+# The prefixed names made so far: a few thousand strings per challenger at most (every counter
+# name core.quality and core.comparison make), built once instead of at every request.
+_NAMES: dict[tuple[str, str, str], str] = {}
+
+
+def _name(prefix: str, version: str, counter: str) -> str:
+    key = (prefix, version, counter)
+    name = _NAMES.get(key)
+    if name is None:
+        name = _NAMES[key] = f"{prefix}{version}|{counter}"
+    return name
