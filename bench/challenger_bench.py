@@ -12,7 +12,6 @@ a fast form) fitted on made Titanic-like rows, so it scores the same observation
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from itertools import count
 from pathlib import Path
 
 from bench.core_bench import OBSERVATION
-from bench.http_bench import medians, wrk
+from bench.http_bench import medians, wrk, wrk_arguments
 from bench.servers import free_port, running, uvicorn_command
 from bench.stats import interleaved_medians
 
@@ -75,12 +74,7 @@ def core_times(challenger_dir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (make bench installs it with apt-get)")
+    args = wrk_arguments(__doc__)
     work = Path(tempfile.mkdtemp(prefix="challenger-bench-"))
     challenger_dir = challenger_artifact(work / "challenger")
 

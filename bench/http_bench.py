@@ -49,6 +49,17 @@ def wrk(port: int, seconds: int, tag: str) -> dict[str, float]:
     return fields
 
 
+def wrk_arguments(doc: str | None) -> argparse.Namespace:
+    """--seconds and --rounds of an HTTP benchmark, once wrk is known to be installed."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (make bench installs it with apt-get)")
+    return args
+
+
 def medians(runs: list[dict[str, float]]) -> tuple[float, float, float, int]:
     """Median req/s, median p50 and p99 in ms, and the errors + non-2xx answers of all runs."""
     return (
@@ -65,12 +76,7 @@ def count_rows(db: Path, table: str = "predictions") -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (make bench installs it with apt-get)")
+    args = wrk_arguments(__doc__)
     work = Path(tempfile.mkdtemp(prefix="http-bench-"))
     ours_db, baseline_db = work / "ours.db", work / "baseline.db"
     ours_port, baseline_port = free_port(), free_port()

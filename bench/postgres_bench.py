@@ -11,25 +11,19 @@ Afterwards the stored rows are counted: every 200 must be a stored prediction.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
 import psycopg
 
-from bench.http_bench import CONNECTIONS, count_rows, medians, wrk
+from bench.http_bench import CONNECTIONS, count_rows, medians, wrk, wrk_arguments
 from bench.servers import free_port, running, uvicorn_command
 from tests.postgres_server import SKIP_REASON, PostgresServer, server_binaries
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is not installed (make bench installs it with apt-get)")
+    args = wrk_arguments(__doc__)
     if server_binaries() is None:
         raise SystemExit(SKIP_REASON)
     work = Path(tempfile.mkdtemp(prefix="postgres-bench-"))
