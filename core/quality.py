@@ -124,8 +124,9 @@ def counter_group(name: str) -> str:
         rest = name[2:] if name[1:2] in ("a", "b") else name[1:]  # core.comparison's per-model bins
         if rest[:2] in ("0_", "1_") and rest[2:].isdigit():
             return f"h{int(rest[2:]) // HISTOGRAM_GROUP_BINS}"
-    if name[:1] == "j" and name[1:3] in ("0_", "1_"):
-        row = name[3:].partition("_")[0]
+    if name[:1] == "j":
+        rest = name[2:] if name[1:2] in ("x", "y", "z") else name[1:]  # the joint cells' offset sums
+        row = rest[2:].partition("_")[0] if rest[:2] in ("0_", "1_") else ""
         if row.isdigit():
             return f"j{int(row) // JOINT_GROUP_CELLS}"
     return "m"

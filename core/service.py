@@ -200,18 +200,25 @@ class PredictionService:
         # per day: neither read grows with the number of predictions. Challengers' counters are
         # in the rows of the champions they shadowed (core.shadows).
         totals = self.store.aggregate_totals(model_version, since, until)
-        own_of: dict[str, quality.Counters] = {version: {} for version in self._challenger_of}
+        # Challengers are named by tags in counter names: back to their versions, for those this
+        # service or the store still knows of.
+        known = [self.model.version, *self._challenger_of, *totals]
+        # Configured challengers are listed before they scored anything; with a version filter,
+        # only what that champion's rows hold.
+        own_of: dict[str, quality.Counters] = {} if model_version else {v: {} for v in self._challenger_of}
         for counters in totals.values():
-            for version, own in shadows.split(counters, shadows.OWN).items():
-                quality.add(own_of.setdefault(version, {}), own)
+            own = shadows.split(counters, shadows.OWN)
+            for t, version in shadows.named(own, known).items():
+                quality.add(own_of.setdefault(version, {}), own[t])
         daily_names = [*quality.DAILY_COUNTERS,
-                       *(f"{shadows.OWN}{v}|{name}" for v in own_of for name in quality.DAILY_COUNTERS)]
+                       *(f"{shadows.OWN}{shadows.tag(v)}|{name}" for v in own_of for name in quality.DAILY_COUNTERS)]
         days_of: dict[str, dict[str, dict[str, float]]] = {}
         challenger_days: dict[str, dict[str, dict[str, float]]] = {}
         for row in self.store.aggregates(model_version, since, until, daily_names):
             days_of.setdefault(row.model_version, {})[row.day] = shadows.champion_only(row.counters)
-            for version, own in shadows.split(row.counters, shadows.OWN).items():
-                quality.add(challenger_days.setdefault(version, {}).setdefault(row.day, {}), own)
+            own = shadows.split(row.counters, shadows.OWN)
+            for t, version in shadows.named(own, known).items():
+                quality.add(challenger_days.setdefault(version, {}).setdefault(row.day, {}), own[t])
         versions = []
         for version, counters in sorted(totals.items(), key=lambda kv: (kv[0] != self.model.version, kv[0])):
             schema = self.model.schema if version == self.model.version else None
@@ -225,23 +232,26 @@ class PredictionService:
                     "daily": quality.daily_series(days_of.get(version, {})),
                 }
             )
-        for version, own in sorted(own_of.items(), key=lambda kv: (kv[0] not in self._challenger_of, kv[0])):
+        for version, challenger_counters in sorted(own_of.items(),
+                                                   key=lambda kv: (kv[0] not in self._challenger_of, kv[0])):
+            prefix = f"{shadows.OWN}{shadows.tag(version)}|"
             versions.append(
                 {
                     "model_version": version,
                     "role": "challenger",
                     "serving": False,
-                    "shadowing": sorted(v for v, c in totals.items() if any(n.startswith(f"{shadows.OWN}{version}|")
-                                                                          for n in c)),
-                    **quality.summarise(None, own),  # no drift: it serves no traffic
+                    "shadowing": sorted(v for v, c in totals.items() if any(n.startswith(prefix) for n in c)),
+                    **quality.summarise(None, challenger_counters),  # no drift: it serves no traffic
                     "daily": quality.daily_series(challenger_days.get(version, {})),
                 }
             )
-        paired = shadows.split(totals.get(self.model.version, {}), shadows.PAIRED)
-        comparisons = [
-            {"challenger": version, "champion": self.model.version, **comparison.compare(counters)}
-            for version, counters in sorted(paired.items())
-        ]
+        # Every pair that shared traffic, the served champion's first: a promoted challenger's
+        # comparison with the champion it replaced stays.
+        comparisons = []
+        for champion, champion_totals in sorted(totals.items(), key=lambda kv: (kv[0] != self.model.version, kv[0])):
+            paired = shadows.split(champion_totals, shadows.PAIRED)
+            for t, challenger in sorted(shadows.named(paired, known).items(), key=lambda kv: kv[1]):
+                comparisons.append({"challenger": challenger, "champion": champion, **comparison.compare(paired[t])})
         return {
             "model_version": self.model.version,
             "since": since.isoformat() if since else None,

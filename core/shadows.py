@@ -4,16 +4,16 @@ Every stored prediction carries each challenger's score of the same observation 
 `ShadowScore`: a probability, or why there is none). Their counters go into the champion's
 aggregate rows, in the same write, under two prefixes, so that no store needs to know about
 challengers:
-- `s|<version>|<counter>`: the challenger's own counters, named as core.quality names the
+- `s|<tag>|<counter>`: the challenger's own counters, named as core.quality names the
   champion's (predictions and outcomes; no drift, as for any version not serving), over the
-  records it scored;
-- `p|<version>|<counter>`: core.comparison's paired counters, over the records labelled and
+  records it scored (`tag`: the start of its version);
+- `p|<tag>|<counter>`: core.comparison's paired counters, over the records labelled and
   scored by both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from core import comparison, quality
@@ -23,6 +23,7 @@ from core.predict import Prediction, predict, predict_each
 from core.records import PredictionRecord, ShadowScore
 
 MAX_SHADOWS = 3
+TAG_LENGTH = 16
 OWN = "s|"
 PAIRED = "p|"
 
@@ -92,7 +93,7 @@ def outcome_counters(record: PredictionRecord, true_class: int) -> quality.Count
 
 
 def split(counters: Mapping[str, float], prefix: str) -> dict[str, quality.Counters]:
-    """The counters under `prefix` (OWN or PAIRED), per challenger version, prefix removed."""
+    """The counters under `prefix` (OWN or PAIRED), per challenger tag, prefix removed."""
     found: dict[str, quality.Counters] = {}
     for name, value in counters.items():
         if name.startswith(prefix):
@@ -118,5 +119,17 @@ def _name(prefix: str, version: str, counter: str) -> str:
     key = (prefix, version, counter)
     name = _NAMES.get(key)
     if name is None:
-        name = _NAMES[key] = f"{prefix}{version}|{counter}"
+        name = _NAMES[key] = f"{prefix}{tag(version)}|{counter}"
     return name
+
+
+def tag(version: str) -> str:
+    """How counter names call a challenger: its version's first TAG_LENGTH characters (64 bits
+    of a sha256), so that names stay short where a store keeps thousands in one item (DynamoDB)."""
+    return version[:TAG_LENGTH]
+
+
+def named(tags: Iterable[str], versions: Iterable[str]) -> dict[str, str]:
+    """Each tag of `tags` -> the full version among `versions` it abbreviates (else the tag itself)."""
+    full = {tag(version): version for version in versions}
+    return {t: full.get(t, t) for t in tags}

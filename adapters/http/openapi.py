@@ -512,9 +512,9 @@ def _stats_schemas() -> dict[str, Any]:
                               "Drift is flagged above these: PSI, and the share of unseen categories."),
             "versions": {"type": "array", "items": {"$ref": ref + "VersionStats"}},
             "comparison": {"type": "array", "items": {"$ref": ref + "Comparison"},
-                           "description": "Each challenger (SHADOW_MODEL_DIRS) against the version served, on "
-                                          "the records labelled and scored by both; differences are challenger "
-                                          "minus champion."},
+                           "description": "Each challenger (SHADOW_MODEL_DIRS) against each champion whose "
+                                          "traffic it scored, the version served first, on the records labelled "
+                                          "and scored by both; differences are challenger minus champion."},
         }),
         "Comparison": obj({
             "challenger": {"type": "string"},

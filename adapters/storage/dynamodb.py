@@ -81,8 +81,10 @@ CARRIED = "agg_pending"
 PENDING_LEASE = timedelta(minutes=15)
 # Counters one ADD may name: keeps an update expression far below DynamoDB's 4 KB.
 MAX_TERMS = 100
-# Counters one put of an aggregate item (replace_aggregates) may hold: far below 400 KB.
-MAX_PUT_TERMS = 1000
+# Counters one put of an aggregate item (replace_aggregates) may hold: far below 400 KB (counter
+# names are short: a challenger's carry 16 characters of its version), and a repair spills no
+# part of even a day with every challenger's histograms full.
+MAX_PUT_TERMS = 3000
 # Counters one carrier record may hold for its batch (about 40 bytes each).
 MAX_CARRIED_TERMS = 3000
 # The parts of one (version, day): core.quality's counter groups, so that no item grows big.
@@ -315,7 +317,9 @@ class DynamoStore(StoreBase):
         index = self._read_index()
         if PENDING in index:
             self._complete_pending(index[PENDING]["SS"])
-        wanted = _indexed_items(index, model_version, since, until)
+        # Only the items that can hold the counters asked for (/stats' daily series: one a day).
+        groups = None if names is None else {quality.counter_group(name) for name in names}
+        wanted = _indexed_items(index, model_version, since, until, groups)
         totals: dict[AggregateKey, dict[str, Decimal]] = {}
         for item in self._batch_get(list(wanted)):
             counters = totals.setdefault(wanted[item["pk"]["S"]], {})
@@ -702,9 +706,14 @@ def _voucher(version: str, entry: str) -> str:
 
 
 def _indexed_items(
-    index: Mapping[str, Any], model_version: str | None, since: date | None, until: date | None
+    index: Mapping[str, Any],
+    model_version: str | None,
+    since: date | None,
+    until: date | None,
+    groups: Collection[str] | None = None,
 ) -> dict[str, AggregateKey]:
-    """The keys of every aggregate item that `#aggindex` says may exist, and their rows."""
+    """The keys of every aggregate item that `#aggindex` says may exist (of the counter `groups`
+    only, when given: a spilled part `<group>.<n>` belongs to its group), and their rows."""
     found: dict[str, AggregateKey] = {}
     for name, value in index.items():
         version = name[len(VERSION_PREFIX):]
@@ -714,7 +723,8 @@ def _indexed_items(
             day, _, part = entry.partition("|")
             if in_days(day, since, until):
                 for each in (part,) if part else STANDARD_PARTS:
-                    found[_aggregate_pk(version, day, each)] = (version, day)
+                    if groups is None or each.partition(".")[0] in groups:
+                        found[_aggregate_pk(version, day, each)] = (version, day)
     return found
 
 

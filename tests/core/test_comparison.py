@@ -101,8 +101,9 @@ def test_accuracy_brier_and_log_loss_match_scikit_learn_and_mcnemar_matches_scip
     assert accuracy["champion"] == pytest.approx(accuracy_score(y, a >= 0.5), abs=1e-12)
     assert accuracy["challenger"] == pytest.approx(accuracy_score(y, b >= 0.5), abs=1e-12)
     assert (accuracy["only_champion_right"], accuracy["only_challenger_right"]) == (only_a, only_b)
-    assert accuracy["mcnemar_p_value"] == pytest.approx(chi2.sf((abs(only_a - only_b) - 1) ** 2 / (only_a + only_b), 1),
-                                                        abs=1e-12)
+    assert only_a + only_b >= comparison.EXACT_MCNEMAR_BELOW
+    statistic = max(abs(only_a - only_b) - 1, 0) ** 2 / (only_a + only_b)
+    assert accuracy["mcnemar_p_value"] == pytest.approx(chi2.sf(statistic, 1), abs=1e-12)
     for name, metric in (("brier_score", brier_score_loss), ("log_loss", log_loss)):
         figure = figures[name]
         assert figure["champion"] == pytest.approx(metric(y, a), abs=1e-9)
@@ -141,3 +142,66 @@ def test_without_both_classes_or_records_the_figures_are_none_rather_than_invent
 
     assert empty["records"] == 0 and empty["accuracy"]["difference"] is None and empty["roc_auc"]["p_value"] is None
     assert one_class["roc_auc"]["difference"] is None and one_class["accuracy"]["champion"] == 1.0
+
+
+@pytest.mark.parametrize("noise", [0.02, 0.1])
+def test_close_models_keep_their_correlation_so_the_interval_is_delongs(noise: float) -> None:
+    """A retrained challenger scores almost like the champion: most pairs of scores share a joint
+    cell, where the correlation of their placement values must not be lost."""
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 1000)
+    signal = y + rng.normal(0, 1.0, 1000)
+    a = 1 / (1 + np.exp(-signal))
+    b = 1 / (1 + np.exp(-(signal + rng.normal(0, noise, 1000))))
+    difference, se, p_value = delong(y, a, b)
+
+    auc = comparison.compare(summed(y, a, b))["roc_auc"]
+
+    # The standard error within 5 % (it was twice DeLong's when cells kept only their means); the
+    # difference within the 1/1000 binning of the scores, which is what moves a p-value this close.
+    half = auc["ci95"][1] - auc["difference"]
+    assert half == pytest.approx(1.959963984540054 * se, rel=0.05)
+    assert auc["difference"] == pytest.approx(difference, abs=2e-4)
+    if noise >= 0.1:
+        assert auc["p_value"] == pytest.approx(p_value, abs=0.03)
+
+
+def test_identical_models_have_no_difference_and_an_interval_of_zero() -> None:
+    y, a, _ = correlated_scores(seed=9, size=300)
+
+    auc = comparison.compare(summed(y, a, a))["roc_auc"]
+
+    assert auc["difference"] == 0 and auc["p_value"] == pytest.approx(1.0)
+    # Not exactly zero: within a cell the placement values are only nearly linear.
+    assert auc["ci95"] == pytest.approx([0.0, 0.0], abs=1e-3)  # against ±0.03 for two models apart
+
+
+@pytest.mark.parametrize(("only_champion", "only_challenger", "expected"),
+                         [(1, 1, 1.0), (2, 1, 1.0), (5, 0, 0.0625), (0, 12, 2 / 2**12), (20, 30, None)])
+def test_mcnemar_is_exact_for_few_discordant_pairs_and_never_below_one_when_they_balance(
+    only_champion: int, only_challenger: int, expected: float | None
+) -> None:
+    counters = {"n": 100, "mc_11": 100 - only_champion - only_challenger, "mc_10": only_champion,
+                "mc_01": only_challenger}
+
+    p_value = comparison.compare(counters)["accuracy"]["mcnemar_p_value"]
+
+    if expected is None:  # 50 discordant pairs: chi-squared with the continuity correction
+        expected = chi2.sf(max(abs(only_challenger - only_champion) - 1, 0) ** 2 / 50, 1)
+    assert p_value == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_difference_without_variance_gets_no_test_rather_than_a_certain_one() -> None:
+    counters = summed(np.array([0, 1]), np.array([0.2, 0.7]), np.array([0.8, 0.3]))
+
+    auc = comparison.compare(counters)["roc_auc"]
+
+    assert auc["difference"] == -1.0 and auc["p_value"] is None and auc["ci95"] is None
+
+
+def test_every_paired_counter_goes_to_a_bounded_counter_group() -> None:
+    y, a, b = correlated_scores(seed=10, size=400)
+    groups = {quality.counter_group(f"p|v|{name}") for name in summed(y, a, b)}
+
+    assert groups <= set(quality.COUNTER_GROUPS)
+    assert {g[0] for g in groups} == {"m", "h", "j"}

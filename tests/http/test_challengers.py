@@ -20,6 +20,7 @@ from core import predict
 from core.model import load_model
 from tests.core.conftest import fit_artifact, make_table
 from tests.core.test_comparison import delong
+from tests.storage.conftest import aws_credentials  # noqa: F401 - the fixture, for DynamoDB through moto
 
 Z95 = 1.959963984540054
 
@@ -147,3 +148,86 @@ def test_shadow_model_dirs_is_read_as_a_comma_separated_list_of_at_most_three() 
     assert Settings.from_env({"SHADOW_MODEL_DIRS": "a, b,,c"}).shadow_model_dirs == (Path("a"), Path("b"), Path("c"))
     with pytest.raises(ConfigurationError, match="at most 3"):
         Settings.from_env({"SHADOW_MODEL_DIRS": "a,b,c,d"})
+
+
+def test_after_promotion_the_history_of_both_and_their_comparison_stay(artifacts: dict[str, Path]) -> None:
+    from datetime import UTC, datetime
+
+    from adapters.storage import MemoryStore
+    from core.service import PredictionService
+
+    champion, challenger = load_model(artifacts["champion"]), load_model(artifacts["challenger"])
+    store = MemoryStore()
+    rows, y = observations(60)
+    before = PredictionService(champion, store, lambda: datetime.now(UTC), challengers=[challenger])
+    for k, (row, outcome) in enumerate(zip(rows, y)):
+        before.predict(k, row)
+        before.record_outcome(k, outcome)
+    compared = before.stats()["comparison"]
+
+    # Redeployed with the challenger as MODEL_DIR:
+    promoted = PredictionService(challenger, store, lambda: datetime.now(UTC))
+    promoted.predict("after", rows[0])
+    stats = promoted.stats()
+    old_champion_only = promoted.stats(model_version=champion.version)
+
+    assert stats["comparison"] == compared  # kept, although nothing is compared any more
+    roles = [(v["model_version"], v["role"], v["serving"], v["predictions"]) for v in stats["versions"]]
+    assert roles == [(challenger.version, "champion", True, 1), (champion.version, "champion", False, 60),
+                     (challenger.version, "challenger", False, 60)]
+    assert [(v["model_version"], v["role"]) for v in old_champion_only["versions"]] == [
+        (champion.version, "champion"), (challenger.version, "challenger")]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_every_store_keeps_the_challengers_counters_as_the_memory_store_does(
+    artifacts: dict[str, Path], tmp_path: Path, postgres_url: str
+) -> None:
+    """The same history on each backend gives the same /stats, comparison included."""
+    from datetime import UTC, datetime
+
+    from moto import mock_aws
+
+    from adapters.storage import DynamoStore, MemoryStore, SqliteStore
+    from adapters.storage.postgres import PostgresStore
+    from core.service import PredictionService
+    from tests.storage.conftest import REGION, fresh_table_name
+
+    champion, challenger = load_model(artifacts["champion"]), load_model(artifacts["challenger"])
+    rows, y = observations(80)
+    moment = datetime(2026, 1, 5, tzinfo=UTC)
+
+    def history(store: Any) -> dict[str, Any]:
+        service = PredictionService(champion, store, lambda: moment, challengers=[challenger])
+        service.predict_batch([(k, row) for k, row in enumerate(rows[:40])])
+        for k in range(40, 80):
+            service.predict(k, rows[k])
+        for k, outcome in enumerate(y):
+            service.record_outcome(k, 1 - outcome)
+            service.record_outcome(k, outcome)
+        return service.stats()
+
+    expected = history(MemoryStore())
+    with mock_aws():
+        dynamo = DynamoStore(fresh_table_name(), region=REGION)
+        dynamo.create_table()
+        stores = {"sqlite": SqliteStore(tmp_path / "p.db"), "postgres": PostgresStore(postgres_url), "dynamodb": dynamo}
+        for name, store in stores.items():
+            assert differences(history(store), expected) == [], name
+            if hasattr(store, "close"):
+                store.close()
+
+
+def differences(actual: Any, expected: Any, path: str = "") -> list[str]:
+    """Where two /stats answers differ, floats compared to 1e-9 (sums kept by other stores)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if actual.keys() != expected.keys():
+            return [f"{path}: keys {sorted(actual)} != {sorted(expected)}"]
+        return [d for k in expected for d in differences(actual[k], expected[k], f"{path}.{k}")]
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(actual) != len(expected):
+            return [f"{path}: {len(actual)} items != {len(expected)}"]
+        return [d for i, (a, e) in enumerate(zip(actual, expected)) for d in differences(a, e, f"{path}[{i}]")]
+    if isinstance(expected, float) and isinstance(actual, (int, float)):
+        return [] if actual == pytest.approx(expected, rel=1e-9, abs=1e-12) else [f"{path}: {actual} != {expected}"]
+    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]

@@ -200,7 +200,8 @@ function drawComparison(comparisons) {
   if (!comparisons.length) return;
   const verdicts = comparisons.map((c) => {
     const auc = c.roc_auc;
-    const name = `Challenger ${c.challenger.slice(0, 12)}`;
+    const served = c.champion === state.stats.model_version;
+    const name = `Challenger ${c.challenger.slice(0, 12)}${served ? "" : ` (against ${c.champion.slice(0, 12)})`}`;
     if (auc.p_value === null) return `${name}: not enough labelled records of both classes to compare yet.`;
     if (c.challenger_better) {
       return `${name} is significantly better than the champion: ROC AUC ${fmt(auc.difference)} higher ` +
@@ -381,7 +382,8 @@ function drawVersion() {
   drawDaily(v.daily);
   drawCalibration(v.outcomes.calibration);
   const others = state.stats.versions.filter((x) => x !== v && (x.role === "challenger" || x.serving));
-  drawRoc([v, ...others].map((x) => ({ label: `${x.model_version.slice(0, 12)}${x.serving ? " (serving)" : ""}`,
+  drawRoc([v, ...others].map((x) => ({ label: `${x.model_version.slice(0, 12)}${x.serving ? " (serving)"
+                                                 : x.role === "challenger" ? " (challenger)" : ""}`,
                                         curve: x.roc_curve, auc: x.outcomes.roc_auc })));
   drawComparison(state.stats.comparison || []);
   drawDrift(v.drift);
