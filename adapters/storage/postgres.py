@@ -122,8 +122,6 @@ ADD_TOTALS = (
 )
 # The server ended the session (shutdown, restart, crash recovery, a terminated backend).
 SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
-# Most seconds between two connections opened to find out why the pool has none.
-DIAGNOSIS_INTERVAL = 2.0
 # Longest pause (seconds, times the attempt) before a transaction cancelled by a deadlock is retried.
 RETRY_PAUSE = 0.02
 # A transaction cancelled for a deadlock or a serialization failure is tried again from the start.
@@ -186,8 +184,7 @@ class PostgresStore(GroupCommitStore):
         self._pool_size = pool_size
         # Waiting for a connection includes opening one: never less than the connect timeout.
         self._wait = max(statement_timeout, connect_timeout)
-        # Why the pool last had no connection, and when that was found (see _no_connection).
-        self._diagnosis: tuple[float, str] = (-DIAGNOSIS_INTERVAL, "")
+        self._diagnosis_lock = threading.Lock()  # see _no_connection
         self._pool: ConnectionPool | None = None
         self._in_use = 0  # connections of this process's pool given to callers now
         self._pool_pid = -1
@@ -454,28 +451,23 @@ class PostgresStore(GroupCommitStore):
     def _no_connection(self) -> str:
         """Why the pool had no connection to give: the error of one connection tried now.
 
-        At most once per DIAGNOSIS_INTERVAL (the reason found is reused meanwhile), so that
-        requests failing together do not open a connection each beyond the pool's budget. When
-        that connection opens, the server is back while the pool may still be waiting out its
-        reconnection backoff (up to minutes after a long outage): the pool is replaced.
+        One such connection at a time per process (failing requests queue for it), so that an
+        outage or a full server costs at most one connection beyond the pool's budget. When it
+        opens, the server is back while the pool may still be waiting out its reconnection
+        backoff (up to minutes after a long outage): the pool is replaced, unless its
+        connections are all in use (then the pool is merely too small for the load).
         """
-        with self._pool_lock:
-            found_at, reason = self._diagnosis
-            if time.monotonic() - found_at < DIAGNOSIS_INTERVAL:
-                return reason
+        with self._diagnosis_lock:
             try:
                 psycopg.connect(self._conninfo).close()
             except psycopg.Error as e:
-                reason = _reason(e)
-            else:
-                reason = (f"no connection of this worker's pool (DATABASE_POOL_SIZE={self._pool_size}) was free "
-                          f"within {self._wait:g} s")
+                return _reason(e)
+            with self._pool_lock:
                 if self._pool is not None and self._pool_pid == os.getpid() and self._in_use < self._pool_size:
-                    # Not all busy: the pool is still backing off from the outage.
                     self._pool.close(timeout=0)
                     self._pool = None
-            self._diagnosis = (time.monotonic(), reason)
-            return reason
+            return (f"no connection of this worker's pool (DATABASE_POOL_SIZE={self._pool_size}) was free "
+                    f"within {self._wait:g} s")
 
     def _scrub(self, text: str) -> str:
         return scrubbed(text, self._url)
