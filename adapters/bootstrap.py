@@ -14,6 +14,7 @@ from adapters.settings import ConfigurationError, Settings
 from adapters.storage.secrets import redacted
 from adapters.storage.url import ACCEPTED as STORE_URLS
 from adapters.storage.url import UnsupportedStoreUrl, open_store
+from adapters.writes import server_writes
 from core.errors import ModelError, StorageError
 from core.model import DEFAULT_MODEL_DIR, Model, load_model
 from core.service import PredictionService
@@ -39,10 +40,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_service(settings: Settings) -> PredictionService:
+def build_service(settings: Settings, serving: bool = False) -> PredictionService:
     """Load and verify the model once, open the store (lazily: nothing is contacted yet).
 
-    A model or store URL that cannot be used is a ConfigurationError naming its variable.
+    A server's service (`serving`) runs its blocking work off the event loop
+    (adapters.writes.server_writes); a command's, in its own thread. A model or store URL that
+    cannot be used is a ConfigurationError naming its variable.
     """
     try:
         model = load_model(settings.model_dir)
@@ -76,8 +79,9 @@ def build_service(settings: Settings) -> PredictionService:
         raise ConfigurationError(
             settings.store_url_variable, redacted(settings.store_url), problem, STORE_URL_FIX
         ) from None
+    writes = server_writes(store, [model, *challengers]) if serving else None
     return PredictionService(model, store, utc_now, max_string_length=settings.max_string_length,
-                             challengers=challengers)
+                             challengers=challengers, writes=writes)
 
 
 def check_startup(settings: Settings) -> None:
@@ -120,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.store_url,
             settings.dyno,
         )
-    service = build_service(settings)
+    service = build_service(settings, serving=True)
     logger.info(
         "serving model %s (%s engine) from %s; store %s",
         service.model.version[:12],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from core.records import Page, PredictionId, PredictionRecord
 
@@ -15,6 +15,7 @@ MAX_BATCH = 100
 # What setting an outcome adds to the aggregates, from the stored record (with its old outcome)
 # and the new true class: core.quality.outcome_counters. The store calls it inside its write.
 OutcomeCounters = Callable[[PredictionRecord, int], Mapping[str, float]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,23 @@ class PredictionStore(Protocol):
     def list(self, limit: int, cursor: str | None = None) -> Page: ...
 
     def check(self) -> None: ...
+
+
+class Writes(Protocol):
+    """Where predict-and-record's blocking work runs (core.service.PredictionService.predict_and_record).
+
+    Chosen once, by the composition root: a server scores on its event loop or in a thread
+    (scikit-learn's milliseconds would hold up the loop) and hands the store write to a thread
+    pool or to a writer thread that commits many requests' writes at once (adapters/writes.py);
+    a notebook does both in its own thread (core.service.DirectWrites).
+    """
+
+    async def score(self, work: Callable[[], T]) -> T:
+        """`work()`'s result (or its exception)."""
+        ...
+
+    async def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]]
+    ) -> list[tuple[PredictionRecord, bool]]:
+        """What the store's `record_many(records, counters)` returns, or raises."""
+        ...

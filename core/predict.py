@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +49,23 @@ def predict(observation: Any, model: Model | None = None, strict: bool = False) 
     return _prediction(model, model.scorer.proba(values), warnings)
 
 
-def predict_many(observations: Sequence[Any], model: Model | None = None, strict: bool = False) -> list[Prediction]:
+def item_prefix(index: int) -> str:
+    return f"{index}."
+
+
+def predict_many(
+    observations: Sequence[Any],
+    model: Model | None = None,
+    strict: bool = False,
+    field_prefix: Callable[[int], str] = item_prefix,
+) -> list[Prediction]:
     """Score many observations in one call, with the same answers as `predict` one by one.
 
     Validates all of them first: InvalidObservation names every problem of every bad item, its
-    field prefixed by the item's index (`3.Age`), and nothing is scored.
+    field prefixed by `field_prefix(index)` (by default `3.Age`), and nothing is scored.
     """
     model = model or default_model()
-    checked = _validated(observations, model, strict, prefixed=True)
+    checked = _validated(observations, model, strict, field_prefix)
     errors = [e for item in checked if isinstance(item, InvalidObservation) for e in item.errors]
     if errors:
         raise InvalidObservation(errors)
@@ -68,14 +77,17 @@ def predict_each(observations: Sequence[Any], model: Model | None = None) -> lis
     InvalidObservation saying why for each bad one, in order. The good ones are scored in one
     call, so their answers are `predict_many`'s; a bad one never stops the others."""
     model = model or default_model()
-    return _scored(model, _validated(observations, model, strict=False, prefixed=False))
+    return _scored(model, _validated(observations, model, strict=False, field_prefix=None))
 
 
 Checked = tuple[list[Any], list[str]] | InvalidObservation
 
 
-def _validated(observations: Sequence[Any], model: Model, strict: bool, prefixed: bool) -> list[Checked]:
-    """Each observation's (values, warnings), or its InvalidObservation (fields named `k.` when `prefixed`)."""
+def _validated(
+    observations: Sequence[Any], model: Model, strict: bool, field_prefix: Callable[[int], str] | None
+) -> list[Checked]:
+    """Each observation's (values, warnings), or its InvalidObservation (fields named after
+    `field_prefix(k)`, unprefixed when None)."""
     checked: list[Checked] = []
     validate = model.schema.validate
     for index, observation in enumerate(observations):
@@ -84,7 +96,7 @@ def _validated(observations: Sequence[Any], model: Model, strict: bool, prefixed
         except InvalidObservation:
             # Validated again to name the fields: only bad items pay for the prefixed names.
             try:
-                validate(observation, strict, f"{index}." if prefixed else "")
+                validate(observation, strict, field_prefix(index) if field_prefix else "")
             except InvalidObservation as e:
                 checked.append(e)
     return checked

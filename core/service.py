@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from core import comparison, quality, shadows
 from core.errors import FieldError, InvalidObservation, InvalidRequest
 from core.model import Model
-from core.ports import MAX_BATCH, AggregateRow, PredictionStore
+from core.ports import MAX_BATCH, AggregateRow, PredictionStore, Writes
 from core.predict import Prediction, predict_many
 from core.records import (
     DEFAULT_MAX_STRING_LENGTH,
@@ -24,6 +24,7 @@ from core.records import (
 )
 
 MAX_LIST_LIMIT = 1000
+T = TypeVar("T")
 
 
 def check_true_class(value: Any) -> int:
@@ -56,7 +57,8 @@ class PredictionService:
     are stored with the record and compared with the champion's in `stats`; the answer is the
     champion's alone. `clock` returns the current timezone-aware UTC time; it is injected so the core stays pure.
     `max_string_length` bounds every string of a stored observation (see
-    `core.records.observation_problems`).
+    `core.records.observation_problems`). `writes` says where predict-and-record's blocking
+    parts run (see core.ports.Writes); by default in the caller's thread (`DirectWrites`).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class PredictionService:
         clock: Callable[[], datetime],
         max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
         challengers: Sequence[Model] = (),
+        writes: Writes | None = None,
     ) -> None:
         if len(challengers) > shadows.MAX_SHADOWS:
             raise ValueError(f"at most {shadows.MAX_SHADOWS} challengers, got {len(challengers)}")
@@ -76,68 +79,83 @@ class PredictionService:
         self.challengers = tuple(challengers)
         self._challenger_of = {c.version: c for c in challengers}
         self.store = store
+        self._direct = DirectWrites(store)
+        self.writes: Writes = writes if writes is not None else self._direct
         self.clock = clock
         self.max_string_length = max_string_length
         self._feature_names = frozenset(model.schema.names)
         self._number_names = frozenset(f.name for f in model.schema.features if f.kind != "category")
 
     def predict(self, prediction_id: Any, observation: Any, strict: bool = False) -> tuple[PredictionRecord, bool]:
-        """Score and store one observation; returns (record, created). Retries return the stored record."""
-        return self.predict_batch([(prediction_id, observation)], strict=strict, prefix_errors=False)[0]
+        """Score and store one observation; returns (record, created). Retries return the stored record.
+
+        The synchronous form of `predict_and_record` (a notebook's, a test's, a command's): the
+        same use case, its blocking work done in the caller's thread whatever the service's `writes`.
+        """
+        return run_to_end(self._predict_and_record([(prediction_id, observation)], strict, False, self._direct))[0]
 
     def predict_batch(
-        self, items: Sequence[tuple[Any, Any]], strict: bool = False, prefix_errors: bool = True
+        self, items: Sequence[tuple[Any, Any]], strict: bool = False
     ) -> list[tuple[PredictionRecord, bool]]:
-        """Score and store several observations, all or nothing.
+        """The synchronous form of `predict_and_record` for a batch (see `predict`)."""
+        return run_to_end(self._predict_and_record(items, strict, True, self._direct))
 
-        Every id and observation is checked before anything is scored or stored; the errors of
-        item k are named `k.id` / `k.observation.<feature>` (no prefix for a single item).
+    async def predict_and_record(
+        self, items: Sequence[tuple[Any, Any]], strict: bool = False, as_batch: bool = True
+    ) -> list[tuple[PredictionRecord, bool]]:
+        """Score and store observations, all or nothing: each item's (record, created).
+
+        The use case behind every entry point (HTTP and Lambda await it, `predict` and
+        `predict_batch` run it to its end); where its blocking parts run is the service's
+        `writes`. Every id and observation is checked before anything is scored or stored;
+        InvalidRequest names the fields as the API does: `observations[k].id`,
+        `observations[k].observation.Age` in a batch, `id` and `observation.Age` for a single
+        item. An exact repeat within the batch is answered twice and stored once.
         """
-        batch = self.prepare_batch(items, strict, prefix_errors)
-        return batch.answers(self.store.record_many(batch.records, batch.counters))
+        return await self._predict_and_record(items, strict, as_batch, self.writes)
 
-    def prepare_batch(
-        self, items: Sequence[tuple[Any, Any]], strict: bool = False, prefix_errors: bool = True
-    ) -> PreparedBatch:
-        """`predict_batch` up to the store: checked, scored, the records and counters to store.
+    async def _predict_and_record(
+        self, items: Sequence[tuple[Any, Any]], strict: bool, as_batch: bool, writes: Writes
+    ) -> list[tuple[PredictionRecord, bool]]:
+        batch = await writes.score(lambda: self._prepared(items, strict, as_batch))
+        return batch.answers(await writes.record_many(batch.records, batch.counters))
 
-        For adapters that hand the store write to a writer of their own; they answer with
-        `PreparedBatch.answers` of what `store.record_many(records, counters)` returned.
-        """
+    def _prepared(self, items: Sequence[tuple[Any, Any]], strict: bool, as_batch: bool) -> PreparedBatch:
         if not 1 <= len(items) <= MAX_BATCH:
             raise InvalidRequest([FieldError("observations", f"must hold 1 to {MAX_BATCH} items")])
         items = [(normalized_id(prediction_id), observation) for prediction_id, observation in items]
-        errors: list[FieldError] = []
+        errors_of: dict[int, list[FieldError]] = {}
         # An exact repeat within the batch is a retry of the same prediction: answered, stored once.
         first: dict[tuple[type, Any], int] = {}
         repeat_of: dict[int, int] = {}
         for index, (prediction_id, observation) in enumerate(items):
-            prefix = f"{index}." if prefix_errors else ""
-            errors.extend(observation_problems(
+            prefix = item_field_prefix(index) if as_batch else ""
+            errors = observation_problems(
                 observation, self._feature_names, self.max_string_length, prefix, self._number_names
-            ))
+            )
             problem = id_problem(prediction_id)
+            key = (type(prediction_id), prediction_id)
             if problem:
                 errors.append(FieldError(f"{prefix}id", problem))
-                continue
-            key = (type(prediction_id), prediction_id)
-            if key not in first:
+            elif key not in first:
                 first[key] = index
             elif _same_json(items[first[key]][1], observation):
                 repeat_of[index] = first[key]
             else:
-                errors.append(
-                    FieldError(
-                        f"{prefix}id", f"is repeated in this batch (item {first[key]}) with a different observation"
-                    )
-                )
+                errors.append(FieldError(
+                    f"{prefix}id", f"is repeated in this batch (item {first[key]}) with a different observation"
+                ))
+            if errors:
+                errors_of[index] = errors
         predictions: list[Prediction] = []
         try:
-            predictions = predict_many([obs for _, obs in items], self.model, strict=strict)
+            predictions = predict_many([obs for _, obs in items], self.model, strict=strict,
+                                       field_prefix=_observation_prefix if as_batch else _single_observation_prefix)
         except InvalidObservation as e:
-            errors.extend(_renamed(e.errors, prefix_errors))
-        if errors:
-            raise InvalidRequest(sorted(errors, key=_item_order))
+            for error in e.errors:
+                errors_of.setdefault(_item_of(error, as_batch), []).append(error)
+        if errors_of:
+            raise InvalidRequest([e for index in sorted(errors_of) for e in sorted(errors_of[index], key=_field)])
         now = self.clock()
         kept = [index for index in range(len(items)) if index not in repeat_of]
         shadow_scores = shadows.scores(self.challengers, [items[index][1] for index in kept])
@@ -302,19 +320,53 @@ def _same_json(a: Any, b: Any) -> bool:
         return False
 
 
-def _renamed(errors: list[FieldError], prefixed: bool) -> list[FieldError]:
-    """predict_many names fields `k.Age`; the request names them `k.observation.Age`."""
-    renamed = []
-    for e in errors:
-        index, _, rest = e.field.partition(".")
-        name = f"observation.{rest}" if rest and rest != "observation" else "observation"
-        renamed.append(FieldError(f"{index}.{name}" if prefixed else name, e.message))
-    return renamed
+def item_field_prefix(index: int) -> str:
+    """How the API names the fields of item `index` of a batch: `observations[3].`."""
+    return f"observations[{index}]."
 
 
-def _item_order(e: FieldError) -> tuple[int, str]:
-    head = e.field.partition(".")[0]
-    return (int(head) if head.isdigit() else -1, e.field)
+def _observation_prefix(index: int) -> str:
+    return f"observations[{index}].observation."
+
+
+def _single_observation_prefix(index: int) -> str:
+    return "observation."
+
+
+def _item_of(error: FieldError, as_batch: bool) -> int:
+    # The item an error of predict_many names, from the prefix it was given.
+    return int(error.field[len("observations["):error.field.index("]")]) if as_batch else 0
+
+
+def _field(error: FieldError) -> str:
+    return error.field
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits (one on `DirectWrites`), without an event
+    loop: so the synchronous forms work in a notebook too, whose loop is already running."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("the coroutine waited: only one that never waits can be run to its end here")
+
+
+class DirectWrites:
+    """Scoring and the store write in the caller's thread: the default, for notebooks, tests
+    and commands. Servers choose theirs in the composition root (adapters/writes.py)."""
+
+    def __init__(self, store: PredictionStore) -> None:
+        self.store = store
+
+    async def score(self, work: Callable[[], T]) -> T:
+        return work()
+
+    async def record_many(
+        self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]]
+    ) -> list[tuple[PredictionRecord, bool]]:
+        return self.store.record_many(records, counters)
 
 
 def recompute_aggregates(

@@ -27,18 +27,15 @@ from adapters.http.middleware import RequestContext
 from adapters.http.openapi import openapi_document, render_html
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
 from adapters.http.shapes import (
-    BatchPrediction,
-    batch_errors,
     list_limit,
     path_id,
     predict_request,
     stats_query,
     update_request,
 )
-from adapters.http.writes import writer_for
 from adapters.logs import JsonMessage
 from adapters.settings import Settings
-from core.errors import CoreError, InvalidObservation
+from core.errors import CoreError
 from core.records import id_key
 from core.service import MAX_LIST_LIMIT, PredictionService, check_true_class
 
@@ -63,10 +60,6 @@ class Api:
     def __init__(self, service: PredictionService, settings: Settings, metrics: Metrics) -> None:
         self.service = service
         self.metrics = metrics
-        self.writer = writer_for(service.store)
-        # The fast form scores in microseconds: on the event loop it costs less than a thread's
-        # hand-off. scikit-learn takes milliseconds, which would hold up every other request.
-        self.scores_inline = service.model.engine == "fast"
         self.max_body_bytes = settings.max_body_bytes
         self.max_batch = settings.max_batch
         self.guard = ApiKeyGuard(settings.api_key)
@@ -96,19 +89,7 @@ class Api:
 
     async def predict(self, request: Request) -> Response:
         call = predict_request(await self.json_body(request), self.max_batch)
-        is_batch = isinstance(call, BatchPrediction)
-        items = call.items if isinstance(call, BatchPrediction) else [(call.id, call.observation)]
-        try:
-            if self.scores_inline:
-                batch = self.service.prepare_batch(items, call.strict, prefix_errors=is_batch)
-            else:
-                batch = await run_in_threadpool(self.service.prepare_batch, items, call.strict, is_batch)
-        except InvalidObservation as e:
-            if is_batch:
-                raise batch_errors(e) from e
-            raise
-        # Store calls block (SQLite fsync, DynamoDB round trips): the writer keeps them off the event loop.
-        results = batch.answers(await self.writer.record_many(batch.records, batch.counters))
+        results = await self.service.predict_and_record(call.items, call.strict, call.is_batch)
         # An item repeated in the batch is answered twice but stored once.
         stored = {id_key(record.id): record for record, created in results if created}
         request.scope.setdefault("state", {})[METRIC_EVENTS] = Metrics.prediction_events(
@@ -118,7 +99,7 @@ class Api:
             # A replay returns the stored record, whose outcome is as private as /predictions':
             # without the key it comes back as it was made.
             results = [(record if created else record.as_made(), created) for record, created in results]
-        if is_batch:
+        if call.is_batch:
             return json_response({"predictions": [record.as_json() for record, _ in results]})
         return json_response(results[0][0].as_json())
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from core.errors import FieldError, InvalidObservation, InvalidRequest, UnknownPrediction
+from core.errors import FieldError, InvalidRequest, UnknownPrediction
 from core.records import PredictionId, id_problem
-from core.service import MAX_LIST_LIMIT
+from core.service import MAX_LIST_LIMIT, item_field_prefix
 
 DEFAULT_LIST_LIMIT = 100
 SINGLE_KEYS = ("id", "observation")
@@ -26,19 +26,15 @@ MAX_VERSION_LENGTH = 128
 
 
 @dataclass(frozen=True)
-class SinglePrediction:
-    id: Any
-    observation: Any
-    strict: bool
+class PredictCall:
+    """A prediction request: its (id, observation) items, and whether it was a batch."""
 
-
-@dataclass(frozen=True)
-class BatchPrediction:
     items: list[tuple[Any, Any]]
     strict: bool
+    is_batch: bool
 
 
-def predict_request(body: Any, max_batch: int) -> SinglePrediction | BatchPrediction:
+def predict_request(body: Any, max_batch: int) -> PredictCall:
     """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""
     if not isinstance(body, dict):
         raise InvalidRequest([FieldError("body", "must be a JSON object")])
@@ -50,7 +46,7 @@ def predict_request(body: Any, max_batch: int) -> SinglePrediction | BatchPredic
         errors += _envelope(body, "", SINGLE_KEYS, optional=("strict",))
         if errors:
             raise InvalidRequest(errors)
-        return SinglePrediction(body["id"], body["observation"], strict)
+        return PredictCall([(body["id"], body["observation"])], strict, is_batch=False)
     errors += _envelope(body, "", ("observations",), optional=("strict",))
     items = body["observations"]
     if not isinstance(items, list):
@@ -59,14 +55,14 @@ def predict_request(body: Any, max_batch: int) -> SinglePrediction | BatchPredic
         errors.append(FieldError("observations", f"must hold from 1 to {max_batch} items, not {len(items)}"))
     else:
         for index, item in enumerate(items):
-            prefix = f"observations[{index}]"
+            prefix = item_field_prefix(index)
             if isinstance(item, dict):
-                errors += _envelope(item, prefix + ".", BATCH_ITEM_KEYS)
+                errors += _envelope(item, prefix, BATCH_ITEM_KEYS)
             else:
-                errors.append(FieldError(prefix, "must be an object with id and observation"))
+                errors.append(FieldError(prefix.rstrip("."), "must be an object with id and observation"))
     if errors:
         raise InvalidRequest(errors)
-    return BatchPrediction([(item["id"], item["observation"]) for item in items], strict)
+    return PredictCall([(item["id"], item["observation"]) for item in items], strict, is_batch=True)
 
 
 def update_request(body: Any) -> tuple[Any, Any]:
@@ -77,18 +73,6 @@ def update_request(body: Any) -> tuple[Any, Any]:
     if errors:
         raise InvalidRequest(errors)
     return body["id"], body["true_class"]
-
-
-def batch_errors(e: InvalidObservation) -> InvalidRequest:
-    """The service names item k's fields `k.id`, `k.observation.Age`; the API says `observations[k].…`."""
-    return InvalidRequest([FieldError(batch_field(f.field), f.message) for f in e.errors])
-
-
-def batch_field(name: str) -> str:
-    head, dot, rest = name.partition(".")
-    if not head.isdigit():
-        return name
-    return f"observations[{head}]" + (f".{rest}" if dot else "")
 
 
 def path_id(raw: str) -> PredictionId:

@@ -169,7 +169,7 @@ class GroupCommitStore(StoreBase):
         """`record_many` for each (records, counters) group, each all or nothing, in one commit.
 
         Returns each group's results, or the exception `record_many` would have raised for it.
-        For a caller that gathers many requests' writes itself (adapters.http.writes).
+        For a caller that gathers many requests' writes itself (adapters.writes).
         """
         outcomes: list[Results | Exception] = []
         batches: list[tuple[int, Batch, Job]] = []

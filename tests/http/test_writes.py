@@ -1,19 +1,27 @@
-"""The app's prediction writers (adapters/http/writes.py) over real stores: what each request
+"""The app's prediction writers (adapters/writes.py) over real stores: what each request
 gets back, what is stored, and that SQLite's writer gathers concurrent requests into one call."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from adapters.http.writes import BatchingWriter, Group, Outcome, PooledWriter, writer_for
 from adapters.storage import MemoryStore, SqliteStore
-from core.errors import ConflictingPrediction, StorageError
-from tests.storage.conftest import make_record
+from adapters.writes import BatchingWriter, Group, Outcome, PooledWriter, server_writes, writer_for
+from core.errors import ConflictingPrediction, InvalidRequest, StorageError
+from core.model import DEFAULT_MODEL_DIR, load_model
+from core.records import PredictionRecord
+from core.service import DirectWrites, PredictionService
+from tests.helpers import README_PASSENGER, app_client
+from tests.storage.records import make_record
+
+T = TypeVar("T")
 
 
 class CountingSqliteStore(SqliteStore):
@@ -154,3 +162,54 @@ def test_an_interrupted_write_answers_its_requests_and_the_writer_goes_on(tmp_pa
     outcomes = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
 
     assert all(isinstance(outcome, StorageError) for outcome in outcomes)
+
+
+def test_a_server_scores_on_its_event_loop_only_when_every_model_has_a_fast_form(tmp_path: Path) -> None:
+    fast, slow = load_model(DEFAULT_MODEL_DIR), load_model(DEFAULT_MODEL_DIR, engine="sklearn")
+    store = SqliteStore(tmp_path / "p.db")
+
+    assert server_writes(store, [fast]).scores_inline  # type: ignore[attr-defined]
+    assert not server_writes(store, [slow]).scores_inline  # type: ignore[attr-defined]
+    assert not server_writes(store, [fast, slow]).scores_inline, "a scikit-learn challenger scores in a thread too"  # type: ignore[attr-defined]
+
+
+def test_every_prediction_request_goes_through_the_services_writes(tmp_path: Path) -> None:
+    model = load_model(DEFAULT_MODEL_DIR)
+    store = MemoryStore()
+    seen: list[tuple[str, int]] = []
+
+    class Watched(DirectWrites):
+        async def score(self, work: Callable[[], T]) -> T:
+            seen.append(("score", 0))
+            return await super().score(work)
+
+        async def record_many(self, records: Sequence[PredictionRecord], counters: Sequence[Mapping[str, float]]
+                              ) -> list[tuple[PredictionRecord, bool]]:
+            seen.append(("record", len(records)))
+            return await super().record_many(records, counters)
+
+    service = PredictionService(model, store, lambda: datetime(2026, 1, 1, tzinfo=UTC), writes=Watched(store))
+    with app_client(service) as client:
+        single = client.post("/predict", json={"id": 1, "observation": README_PASSENGER})
+        batch = client.post("/predict", json={"observations": [{"id": 2, "observation": README_PASSENGER},
+                                                               {"id": 3, "observation": README_PASSENGER}]})
+
+    assert (single.status_code, batch.status_code) == (200, 200)
+    assert seen == [("score", 0), ("record", 1), ("score", 0), ("record", 2)]
+    assert [r.id for r in store.list(10).items] == [3, 2, 1]
+
+
+def test_a_server_wired_service_also_predicts_synchronously_in_the_callers_thread(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "p.db")
+    model = load_model(DEFAULT_MODEL_DIR)
+    service = PredictionService(model, store, lambda: datetime(2026, 1, 1, tzinfo=UTC),
+                                writes=server_writes(store, [model]))
+
+    record, created = service.predict(1, README_PASSENGER)
+    [(again, created_again)] = asyncio.run(service.predict_and_record([(1, README_PASSENGER)]))
+
+    assert (created, created_again) == (True, False), "stored once, whichever form"
+    assert again == record == store.get(1)
+    with pytest.raises(InvalidRequest) as refused:
+        service.predict_batch([(2, README_PASSENGER), (3, {**README_PASSENGER, "Age": "old"})])
+    assert [e.field for e in refused.value.errors] == ["observations[1].observation.Age"]

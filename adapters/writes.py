@@ -1,4 +1,5 @@
-"""How the app hands prediction writes to the store without blocking its event loop.
+"""Where a server's predict-and-record runs its blocking work (core.ports.Writes), without
+blocking its event loop.
 
 A store call blocks (SQLite's fsync, DynamoDB's round trips), so it cannot run on the event loop.
 Handing every request to a thread of the pool costs more CPU than the service's own work: a
@@ -8,6 +9,10 @@ process instead: each request queues its write and awaits a future, and the thre
 write waiting at that moment in one call, then settles their futures with one wake-up of each
 event loop. Other stores (DynamoDB: one transaction per write, concurrent round trips) keep the
 thread pool.
+
+Scoring runs on the event loop when every model has a fast form (microseconds: less than a
+thread's hand-off) and in the thread pool otherwise (scikit-learn's milliseconds would hold up
+every other request).
 """
 
 from __future__ import annotations
@@ -16,14 +21,18 @@ import asyncio
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from adapters.storage.base import GroupCommitStore
 from core.errors import StorageError
-from core.ports import PredictionStore
+from core.model import Model
+from core.ports import PredictionStore, Writes
 from core.records import PredictionRecord
+
+T = TypeVar("T")
 
 Results = list[tuple[PredictionRecord, bool]]
 Outcome = Results | Exception
@@ -113,7 +122,28 @@ def _settle(settled: list[tuple[asyncio.Future[Results], Outcome]]) -> None:
             future.set_result(outcome)
 
 
+class EventLoopWrites:
+    """core.ports.Writes for an event loop: scoring inline or in the thread pool, the store
+    write through `writer`."""
+
+    def __init__(self, writer: PredictionWriter, scores_inline: bool) -> None:
+        self.writer = writer
+        self.scores_inline = scores_inline
+
+    async def score(self, work: Callable[[], T]) -> T:
+        return work() if self.scores_inline else await run_in_threadpool(work)
+
+    async def record_many(self, records: Sequence[PredictionRecord], counters: Counters) -> Results:
+        return await self.writer.record_many(records, counters)
+
+
 def writer_for(store: PredictionStore) -> PredictionWriter:
-    if hasattr(store, "record_groups"):
-        return BatchingWriter(store)  # type: ignore[arg-type]
+    if isinstance(store, GroupCommitStore):
+        return BatchingWriter(store)
     return PooledWriter(store)
+
+
+def server_writes(store: PredictionStore, models: Iterable[Model]) -> Writes:
+    """A server's writes: group commit where the store has it, scoring inline when every model
+    (the champion and its challengers) has a fast form."""
+    return EventLoopWrites(writer_for(store), scores_inline=all(m.engine == "fast" for m in models))
