@@ -1,4 +1,4 @@
-"""Fixtures shared by every layer's tests: the README's passenger, a real PostgreSQL server."""
+"""Fixtures shared by every layer's tests: the README's passenger, fake AWS credentials, a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -8,20 +8,31 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import README_PASSENGER
 from tests.postgres_server import PostgresServer, postgres_or_skip
-
-# The body of the README's curl example (the original app's), byte for byte.
-README_PREDICT_BODY = (
-    b'{"id": 0, "observation": {"Age": 22.0, "Cabin": null, "Embarked": "S", "Fare": 7.25, '
-    b'"Parch": 0, "Pclass": 3, "Sex": "male", "SibSp": 1}}'
-)
+from tests.storage.records import REGION
 
 
 @pytest.fixture
 def passenger() -> dict[str, Any]:
     """A valid observation for the shipped Titanic model (a fresh copy per test)."""
-    return {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-            "SibSp": 1}
+    return dict(README_PASSENGER)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, and no profile or config file of the machine running the tests."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from core import load_model, predict
 from core.train import build_pipeline
-from tests.core.conftest import GOOD, make_table
+from tests.core.fitting import GOOD, make_table
 from tests.floats import assert_reproduced, close
 
 ROOT = Path(__file__).resolve().parents[2]

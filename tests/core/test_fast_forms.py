@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from core.errors import InvalidObservation
 from core.model import load_model
 from core.predict import predict, predict_many
-from tests.core.conftest import fit_artifact, make_table
+from tests.core.fitting import fit_artifact, make_table
 
 TOLERANCE = 1e-9
 NUMBERS = ["Age", "Fare", "Pclass"]

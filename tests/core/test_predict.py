@@ -8,7 +8,8 @@ import pytest
 
 from core import InvalidObservation, Prediction, load_model, predict, predict_each, predict_many
 from core.model import Model
-from tests.core.conftest import GOOD, make_table
+from tests.core.fitting import GOOD, make_table
+from tests.helpers import README_PASSENGER
 
 
 def rows(n: int = 60) -> list[dict]:
@@ -124,8 +125,7 @@ def test_batch_warnings_name_the_feature_not_the_item(tiny_model: Model) -> None
 
 
 def test_predict_each_answers_every_item_in_order_and_a_bad_one_stops_nothing() -> None:
-    good = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-            "SibSp": 1}
+    good = dict(README_PASSENGER)
     other = {**good, "Sex": "female", "Pclass": 1}
     answers = predict_each([good, {**good, "Age": "old"}, other, "not an object"])
 

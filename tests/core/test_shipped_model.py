@@ -8,7 +8,7 @@ import pytest
 
 from core import default_model, load_model, predict
 from core.model import DEFAULT_MODEL_DIR, MODEL_FILE, sha256_file
-from tests.core.conftest import SHARED_CSV
+from tests.core.fitting import SHARED_CSV
 from tests.floats import assert_reproduced, close
 
 needs_csv = pytest.mark.skipif(not SHARED_CSV.is_file(), reason=f"training data not present at {SHARED_CSV}")

@@ -7,7 +7,7 @@ import pytest
 from core.errors import InvalidObservation
 from core.model import Model
 from core.predict import predict
-from tests.core.conftest import GOOD
+from tests.core.fitting import GOOD
 
 
 def problems(model: Model, observation: Any, strict: bool = False) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 from tests.http.support import assert_documented
 
 KEY = "s3cret-Key_0123456789"

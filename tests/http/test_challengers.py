@@ -18,9 +18,8 @@ from adapters.bootstrap import build_service, create_app
 from adapters.settings import ConfigurationError, Settings
 from core import predict
 from core.model import load_model
-from tests.core.conftest import fit_artifact, make_table
+from tests.core.fitting import fit_artifact, make_table
 from tests.core.test_comparison import delong
-from tests.storage.conftest import aws_credentials  # noqa: F401 - the fixture, for DynamoDB through moto
 
 Z95 = 1.959963984540054
 
@@ -191,7 +190,7 @@ def test_every_store_keeps_the_challengers_counters_as_the_memory_store_does(
     from adapters.storage import DynamoStore, MemoryStore, SqliteStore
     from adapters.storage.postgres import PostgresStore
     from core.service import PredictionService
-    from tests.storage.conftest import REGION, fresh_table_name
+    from tests.storage.records import REGION, fresh_table_name
 
     champion, challenger = load_model(artifacts["champion"]), load_model(artifacts["challenger"])
     rows, y = observations(80)

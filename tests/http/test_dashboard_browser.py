@@ -31,6 +31,7 @@ import pytest
 from adapters.storage.sqlite import SqliteStore
 from core.model import Model
 from core.service import PredictionService
+from tests.helpers import SteppingClock
 from tests.http.test_stats import by_hand, passengers
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -177,20 +178,11 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 SEEDED = 84
 
 
-class DayClock:
-    """The seed's predictions spread over the week before today (about 12 a day)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) - timedelta(days=7)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=66)
-        return self.now
-
-
 def seeded_database(path: Path, model: Model) -> list[dict[str, Any]]:
     """84 predictions over a week, outcomes for two thirds of them, through the service."""
-    service = PredictionService(model, SqliteStore(str(path)), DayClock())
+    # The predictions spread over the week before today, about 12 a day.
+    week_ago = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0) - timedelta(days=7)
+    service = PredictionService(model, SqliteStore(str(path)), SteppingClock(timedelta(minutes=66), week_ago))
     people = passengers()
     records = {}
     for k in range(SEEDED):
@@ -312,7 +304,7 @@ def test_the_dashboard_shows_champion_and_challenger_side_by_side(browser: Brows
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from tests.core.conftest import fit_artifact, make_table
+    from tests.core.fitting import fit_artifact, make_table
     from tests.reliability.support import Client, uvicorn
 
     table = make_table(n=300, seed=4)

@@ -8,7 +8,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from adapters.http.problems import PROBLEM_TYPES
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 
 
 def served_operations(client: TestClient) -> set[tuple[str, str]]:

@@ -16,12 +16,9 @@ import pytest
 from prometheus_client import parser
 from starlette.testclient import TestClient
 
-from adapters.http import build_app, metrics
-from adapters.settings import Settings
-from adapters.storage.memory import MemoryStore
+from adapters.http import metrics
 from core.model import Model
-from core.service import PredictionService
-from tests.http.conftest import TickingClock
+from tests.helpers import app_client, serving_service
 from tests.http.support import assert_documented
 
 KEY = "metrics-Key_0123456789"
@@ -60,10 +57,7 @@ def make_metrics_client(model: Model, tmp_path: Path) -> Iterator[MakeMetricsCli
     clients: list[TestClient] = []
 
     def make(metrics_dir: Path | None = None, **settings: Any) -> TestClient:
-        service = PredictionService(model, MemoryStore(), TickingClock())
-        app = build_app(service, Settings(store_url="memory://", **settings),
-                        metrics_dir=metrics_dir or tmp_path / "metrics")
-        client = TestClient(app, raise_server_exceptions=False)
+        client = app_client(serving_service(model), metrics_dir=metrics_dir or tmp_path / "metrics", **settings)
         clients.append(client)
         return client
 

@@ -11,12 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from adapters.http import build_app
-from adapters.settings import Settings
-from adapters.storage.memory import MemoryStore
 from core.model import Model
-from core.service import PredictionService
-from tests.http.conftest import TickingClock
+from tests.helpers import app_client, serving_service
 from tests.http.support import assert_documented
 
 FEATURES = ["Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Cabin", "Embarked"]
@@ -43,8 +39,7 @@ FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCh
 @pytest.fixture(scope="module")
 def fuzzed(model: Model) -> TestClient:
     """One app for all examples: what earlier examples stored makes later ones meet conflicts and retries."""
-    service = PredictionService(model, MemoryStore(), TickingClock())
-    return TestClient(build_app(service, Settings(store_url="memory://", max_batch=3)), raise_server_exceptions=False)
+    return app_client(serving_service(model), max_batch=3)
 
 
 def post(client: TestClient, path: str, body: Any) -> None:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from adapters.storage.memory import MemoryStore
 from core.model import Model
 from core.records import DEFAULT_MAX_STRING_LENGTH, MAX_EXTRA_KEYS, max_record_json_bytes
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 
 LONG = "x" * (DEFAULT_MAX_STRING_LENGTH + 1)
 

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from adapters.storage.memory import MemoryStore
 from core.errors import StorageError
 from core.records import PredictionRecord
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 from tests.http.support import PROBLEM_JSON, assert_documented
 
 

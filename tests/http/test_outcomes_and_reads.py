@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from adapters.bootstrap import create_app
 from adapters.settings import Settings
-from tests.conftest import README_PREDICT_BODY
+from tests.helpers import README_PREDICT_BODY
 from tests.http.support import assert_documented
 
 

@@ -7,8 +7,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from adapters.storage.memory import MemoryStore
-from tests.conftest import README_PREDICT_BODY
-from tests.http.conftest import MakeClient
+from tests.helpers import README_PREDICT_BODY, MakeClient
 from tests.http.support import PROBLEM_JSON, assert_documented
 
 RECORD_FIELDS = {

@@ -6,7 +6,7 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 from tests.http.support import PROBLEM_JSON, assert_documented
 
 

@@ -11,30 +11,16 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.http import build_app
-from adapters.settings import Settings
 from adapters.storage.memory import MemoryStore
 from adapters.storage.sqlite import SqliteStore
 from core.errors import StorageError
 from core.model import Model
 from core.ports import AggregateRow, PredictionStore
-from core.service import PredictionService
+from tests.helpers import SteppingClock, app_client, serving_service
 from tests.http.support import assert_documented
 
 KEY = "stats-Key_0123456789"
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class HoursClock:
-    """Moves `step` per call, so twenty predictions spread over several UTC days."""
-
-    def __init__(self, step: timedelta = timedelta(hours=5)) -> None:
-        self.now = START
-        self.step = step
-
-    def __call__(self) -> datetime:
-        self.now += self.step
-        return self.now
 
 
 MakeStatsClient = Callable[..., TestClient]
@@ -55,9 +41,9 @@ def make_stats_client(model: Model, tmp_path: Path) -> Iterator[MakeStatsClient]
     clients: list[TestClient] = []
 
     def make(store: PredictionStore, **settings: Any) -> TestClient:
-        service = PredictionService(model, store, HoursClock())
-        app = build_app(service, Settings(store_url="memory://", **settings), metrics_dir=tmp_path / "metrics")
-        client = TestClient(app, raise_server_exceptions=False)
+        # Five hours per prediction: twenty of them spread over several UTC days.
+        service = serving_service(model, store, SteppingClock(timedelta(hours=5), START))
+        client = app_client(service, metrics_dir=tmp_path / "metrics", **settings)
         clients.append(client)
         return client
 

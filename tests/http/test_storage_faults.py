@@ -19,7 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.storage import SqliteStore
-from tests.http.conftest import MakeClient
+from tests.helpers import MakeClient
 
 IS_ROOT = os.geteuid() == 0
 

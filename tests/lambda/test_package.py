@@ -145,7 +145,7 @@ def forest_package(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
-    from tests.core.conftest import fit_artifact
+    from tests.core.fitting import fit_artifact
     from tests.core.test_fast_forms import columns, imputed
 
     work = tmp_path_factory.mktemp("forest-package")
@@ -181,7 +181,7 @@ def test_an_unzipped_forest_package_serves_its_own_model_without_compiling(
     forest_package: tuple[Path, str], tmp_path: Path
 ) -> None:
     package, version = forest_package
-    from tests.core.conftest import GOOD
+    from tests.core.fitting import GOOD
 
     # No MODEL_DIR: the package serves its own model.
     out = run_package(package, tmp_path, {"STORE_URL": f"sqlite:///{tmp_path / 'lambda.db'}"}, GOOD)

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.records import canonical_json, id_key
+from tests.helpers import README_PASSENGER
 from tests.reliability.support import Client
 
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 CONTESTED = [f"contested-{k}" for k in range(8)]
 
 
@@ -84,7 +83,7 @@ class Totals:
 
 
 def observation(client: int, serial: int) -> dict[str, Any]:
-    return {**PASSENGER, "Age": float(1 + (client * 7 + serial) % 70), "Fare": serial + 0.5,
+    return {**README_PASSENGER, "Age": float(1 + (client * 7 + serial) % 70), "Fare": serial + 0.5,
             "Sex": "female" if (client + serial) % 2 else "male", "Pclass": 1 + serial % 3}
 
 
@@ -183,7 +182,7 @@ class Load:
             return "update", "/update", [(prediction_id, obs)], rng.randrange(2), serial
         if roll < 0.45:
             contested = f"{rng.choice(CONTESTED)}-run-{self.seed}"
-            return "contested", "/predict", [(contested, {**PASSENGER, "Age": float(10 + n)})], None, serial
+            return "contested", "/predict", [(contested, {**README_PASSENGER, "Age": float(10 + n)})], None, serial
         if roll < 0.60:
             items = []
             for _ in range(3):

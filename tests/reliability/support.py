@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import README_PASSENGER
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SOAK = os.environ.get("SOAK", "").strip() not in ("", "0")
@@ -415,9 +417,7 @@ def run_procfile_web(overrides: Mapping[str, str], log: Path) -> WebRun:
     try:
         wait_until_answering(process, port, workers=int(overrides.get("WEB_CONCURRENCY", "2")))
         client = Client(port)
-        reply = client.request("POST", "/predict", {"id": 0, "observation": {
-            "Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-            "SibSp": 1}})
+        reply = client.request("POST", "/predict", {"id": 0, "observation": README_PASSENGER})
         client.close()
         process.signal_group(signal.SIGTERM)
         try:

@@ -30,11 +30,10 @@ from adapters.bootstrap import create_app
 from adapters.settings import ConfigurationError, Settings
 from core.errors import ModelError
 from core.model import DEFAULT_MODEL_DIR, manifest_digest, sha256_file
+from tests.helpers import README_PASSENGER
 from tests.reliability.support import ROOT, free_port, record_figures, server_env, uvicorn_command
 
 SHIPPED = Path(DEFAULT_MODEL_DIR)
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 
 
 class Marker:
@@ -147,7 +146,7 @@ def test_the_untouched_copy_loads_so_the_refusals_are_about_the_tampering(tmp_pa
 
     client = TestClient(create_app(Settings(store_url="memory://", model_dir=directory)))
 
-    assert client.post("/predict", json={"id": 1, "observation": PASSENGER}).status_code == 200
+    assert client.post("/predict", json={"id": 1, "observation": README_PASSENGER}).status_code == 200
 
 
 # --- No request chooses the model ------------------------------------------------------------
@@ -237,15 +236,15 @@ def test_requests_naming_another_model_are_ignored_or_refused_and_load_nothing(
         "health": client.get("/health" + query, headers=headers),
         "model": client.get("/model" + query, headers=headers),
         "list": client.get("/predictions" + query, headers=headers),
-        "predict": client.post("/predict" + query, headers=headers, json={"id": 1, "observation": PASSENGER}),
+        "predict": client.post("/predict" + query, headers=headers, json={"id": 1, "observation": README_PASSENGER}),
         "predict with a model_dir field": client.post(
-            "/predict", json={"id": 2, "observation": PASSENGER, "model_dir": evil}),
+            "/predict", json={"id": 2, "observation": README_PASSENGER, "model_dir": evil}),
         "batch with a model field": client.post(
-            "/predict", json={"observations": [{"id": 3, "observation": PASSENGER, "model": evil}]}),
+            "/predict", json={"observations": [{"id": 3, "observation": README_PASSENGER, "model": evil}]}),
         "update with a model_path field": client.post(
             "/update", json={"id": 1, "true_class": 1, "model_path": evil}),
         "observation with a model_dir key": client.post(
-            "/predict", json={"id": 4, "observation": {**PASSENGER, "model_dir": evil}}),
+            "/predict", json={"id": 4, "observation": {**README_PASSENGER, "model_dir": evil}}),
     }
 
     assert {name: r.status_code for name, r in answers.items()} == {

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from adapters.bootstrap import create_app
 from adapters.settings import Settings
+from tests.helpers import README_PASSENGER
 from tests.reliability.support import (
     ROOT,
     assert_problem,
@@ -44,8 +45,6 @@ PROTECTED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/predictions/1", None),
     ("GET", "/list-db-contents", None),
 ]
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 
 
 def refusals() -> list[tuple[str, dict[str, str]]]:
@@ -68,7 +67,7 @@ def locked(caplog: pytest.LogCaptureFixture) -> TestClient:
     caplog.set_level(logging.DEBUG)
     client = TestClient(create_app(Settings(store_url="memory://", api_key=KEY, log_level="DEBUG")),
                         raise_server_exceptions=False)
-    assert client.post("/predict", json={"id": 1, "observation": PASSENGER}).status_code == 200
+    assert client.post("/predict", json={"id": 1, "observation": README_PASSENGER}).status_code == 200
     return client
 
 
@@ -148,7 +147,7 @@ def test_the_key_and_wrong_keys_never_reach_uvicorns_output(tmp_path: Path) -> N
     refused = accepted = 0
     with uvicorn(env, tmp_path / "server.log", extra=("--log-level", "debug")) as server:
         client = server.client(timeout=30)
-        assert client.request("POST", "/predict", {"id": 1, "observation": PASSENGER}).status == 200
+        assert client.request("POST", "/predict", {"id": 1, "observation": README_PASSENGER}).status == 200
         for method, path, body in PROTECTED:
             for _, headers in refusals():
                 assert_problem(client.request(method, path, body, headers), 401)

@@ -28,12 +28,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 from starlette.testclient import TestClient
 
-from adapters.http import build_app
-from adapters.settings import Settings
 from adapters.storage import DynamoStore
 from core.model import load_model
 from core.records import id_key
 from core.service import PredictionService
+from tests.helpers import README_PASSENGER, app_client, serving_service
 from tests.reliability.load import Load, Sent, Totals, check_answers
 from tests.reliability.support import (
     FAKE_AWS,
@@ -257,8 +256,6 @@ def test_a_silent_dynamodb_is_503_within_the_timeouts_and_nothing_is_half_writte
     assert "unhandled_error" not in log and "Traceback" not in log
 
 
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 
 
 def moto_url(server: ThreadedMotoServer) -> str:
@@ -281,10 +278,9 @@ def behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient
         DynamoStore(table, region=FAKE_AWS["AWS_REGION"], endpoint_url=moto_url(moto)).create_table()
         store = DynamoStore(table, region=FAKE_AWS["AWS_REGION"], endpoint_url=f"http://127.0.0.1:{proxy.port}",
                             read_timeout=0.5, max_retries=1)
-        service = PredictionService(load_model(), store, lambda: datetime.now(UTC))
-        with TestClient(build_app(service, Settings(store_url="memory://")), raise_server_exceptions=False) as client:
+        with app_client(serving_service(load_model(), store)) as client:
             # Stored before the reset: the outcome update has a record to update, and the store knows today.
-            assert client.post("/predict", json={"id": 1, "observation": PASSENGER}).status_code == 200
+            assert client.post("/predict", json={"id": 1, "observation": README_PASSENGER}).status_code == 200
             yield client, proxy
     finally:
         proxy.close()
@@ -295,8 +291,9 @@ def behind_a_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/predict", {"id": 2, "observation": PASSENGER}),
-        ("/predict", {"observations": [{"id": 3, "observation": PASSENGER}, {"id": 4, "observation": PASSENGER}]}),
+        ("/predict", {"id": 2, "observation": README_PASSENGER}),
+        ("/predict", {"observations": [{"id": 3, "observation": README_PASSENGER},
+                                       {"id": 4, "observation": README_PASSENGER}]}),
         ("/update", {"id": 1, "true_class": 1}),
     ],
     ids=["record", "record_many", "set_outcome"],
@@ -324,12 +321,12 @@ def test_predictions_stored_after_the_table_is_recreated_are_listed(monkeypatch:
         store = DynamoStore(table, region=FAKE_AWS["AWS_REGION"], endpoint_url=endpoint)
         store.create_table()
         service = PredictionService(load_model(), store, lambda: datetime.now(UTC))
-        service.predict(1, PASSENGER)
+        service.predict(1, README_PASSENGER)
         boto3.client("dynamodb", endpoint_url=endpoint, region_name=FAKE_AWS["AWS_REGION"]).delete_table(
             TableName=table)
         store.create_table()
 
-        service.predict(2, PASSENGER)
+        service.predict(2, README_PASSENGER)
 
         assert [record.id for record in service.list(10).items] == [2]
     finally:

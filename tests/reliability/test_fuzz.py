@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import README_PASSENGER
 from tests.reliability.support import BIN, ROOT, SOAK, record_figures, scaled, uvicorn
 
 pytestmark = pytest.mark.slow
@@ -133,8 +134,7 @@ def test_the_document_says_that_strict_requests_refuse_extra_observation_keys() 
     registry = Registry().with_resource("urn:doc", Resource.from_contents(document, default_specification=DRAFT202012))
     validator = jsonschema.Draft202012Validator({"$ref": "urn:doc#/components/schemas/PredictRequest"},
                                                 registry=registry)
-    passenger = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-                 "SibSp": 1}
+    passenger = dict(README_PASSENGER)
     extra = {**passenger, "Name": "x"}
     refused = [
         {"id": 1, "observation": extra, "strict": True},

@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,12 +22,10 @@ from urllib.parse import quote
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.http import build_app
-from adapters.settings import Settings
 from adapters.storage import MemoryStore, SqliteStore
 from core.model import Model, load_model
 from core.ports import PredictionStore
-from core.service import PredictionService
+from tests.helpers import README_PASSENGER, SteppingClock, app_client, serving_service
 from tests.reliability.support import (
     Reply,
     Server,
@@ -41,8 +39,6 @@ from tests.reliability.support import (
     uvicorn,
 )
 
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 SEEDED: list[Any] = [1, 2, -7, "a", "' OR '1'='1-seeded", "日本"]
 TEN_MB = 10 * 1024 * 1024
 
@@ -77,11 +73,11 @@ def body(value: Any) -> bytes:
 
 
 def predict_body(**changes: Any) -> dict[str, Any]:
-    return {"id": 1000, "observation": dict(PASSENGER), **changes}
+    return {"id": 1000, "observation": dict(README_PASSENGER), **changes}
 
 
 def observation_with(**changes: Any) -> dict[str, Any]:
-    return {"id": 1000, "observation": {**PASSENGER, **changes}}
+    return {"id": 1000, "observation": {**README_PASSENGER, **changes}}
 
 
 def ten_mb_chunks() -> Iterator[bytes]:
@@ -130,9 +126,9 @@ HOSTILE: list[Any] = [
       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}),
     H("plain json labelled gzip", 415, "unsupported-media-type", body(predict_body()),
       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}),
-    H("duplicate keys", 400, JSON_400, b'{"id": 1000, "id": 1001, "observation": %s}' % body(PASSENGER)),
+    H("duplicate keys", 400, JSON_400, b'{"id": 1000, "id": 1001, "observation": %s}' % body(README_PASSENGER)),
     H("duplicate keys in the observation", 400, JSON_400,
-      b'{"id": 1000, "observation": {"Sex": "female", %s}' % body(PASSENGER)[1:]),
+      b'{"id": 1000, "observation": {"Sex": "female", %s}' % body(README_PASSENGER)[1:]),
     # Too large.
     H("10 MB body", 413, "body-too-large", b" " * TEN_MB),
     H("10 MB body, chunked", 413, "body-too-large", ten_mb_chunks),
@@ -150,7 +146,7 @@ HOSTILE: list[Any] = [
     H("json string", 422, INVALID, b'"predict me"'),
     H("json null", 422, INVALID, b"null"),
     H("json number", 422, INVALID, b"42"),
-    H("missing id", 422, INVALID, body({"observation": PASSENGER})),
+    H("missing id", 422, INVALID, body({"observation": README_PASSENGER})),
     H("missing observation", 422, INVALID, body({"id": 1000})),
     H("id with NUL", 422, INVALID, body(predict_body(id="\u0000abc"))),
     H("id with newline", 422, INVALID, body(predict_body(id="a\nb"))),
@@ -167,12 +163,12 @@ HOSTILE: list[Any] = [
     H("id object", 422, INVALID, body(predict_body(id={"$ne": None}))),
     H("empty id", 422, INVALID, body(predict_body(id=""))),
     H("id of 300 characters", 422, INVALID, body(predict_body(id="x" * 300))),
-    H("observation as a list", 422, INVALID, body(predict_body(observation=list(PASSENGER.values())))),
-    H("observation as a string", 422, INVALID, body(predict_body(observation=json.dumps(PASSENGER)))),
+    H("observation as a list", 422, INVALID, body(predict_body(observation=list(README_PASSENGER.values())))),
+    H("observation as a string", 422, INVALID, body(predict_body(observation=json.dumps(README_PASSENGER)))),
     H("a model_dir key", 422, INVALID, body(predict_body(model_dir="/tmp/evil"))),
     H("strict as a string", 422, INVALID, body(predict_body(strict="yes"))),
     H("strict with an unknown feature", 422, INVALID,
-      body({"id": 1000, "observation": {**PASSENGER, "Name": "x"}, "strict": True})),
+      body({"id": 1000, "observation": {**README_PASSENGER, "Name": "x"}, "strict": True})),
     H("age as a string", 422, INVALID, body(observation_with(Age="22"))),
     H("class as a boolean", 422, INVALID, body(observation_with(Pclass=True))),
     H("negative age", 422, INVALID, body(observation_with(Age=-1))),
@@ -181,20 +177,21 @@ HOSTILE: list[Any] = [
     H("category as an object", 422, INVALID, body(observation_with(Embarked={"$gt": ""}))),
     H("fare beyond 1e15", 422, INVALID, body(observation_with(Fare=1e300))),
     # Batches: all or nothing.
-    H("batch of 101", 422, INVALID, body({"observations": [{"id": 2000 + n, "observation": PASSENGER}
+    H("batch of 101", 422, INVALID, body({"observations": [{"id": 2000 + n, "observation": README_PASSENGER}
                                                             for n in range(101)]})),
-    H("batch not a list", 422, INVALID, body({"observations": {"id": 1000, "observation": PASSENGER}})),
+    H("batch not a list", 422, INVALID, body({"observations": {"id": 1000, "observation": README_PASSENGER}})),
     H("empty batch", 422, INVALID, body({"observations": []})),
     H("batch with one bad item", 422, INVALID, body({"observations": [
-        {"id": 3000, "observation": PASSENGER}, {"id": 3001, "observation": {**PASSENGER, "Age": "old"}},
-        {"id": 3002, "observation": PASSENGER}]})),
-    H("batch item without id", 422, INVALID, body({"observations": [{"observation": PASSENGER}]})),
+        {"id": 3000, "observation": README_PASSENGER}, {"id": 3001, "observation": {**README_PASSENGER, "Age": "old"}},
+        {"id": 3002, "observation": README_PASSENGER}]})),
+    H("batch item without id", 422, INVALID, body({"observations": [{"observation": README_PASSENGER}]})),
     H("batch repeating an id with another observation", 422, INVALID, body({"observations": [
-        {"id": 4000, "observation": PASSENGER}, {"id": 4000, "observation": {**PASSENGER, "Age": 50.0}}]})),
+        {"id": 4000, "observation": README_PASSENGER},
+        {"id": 4000, "observation": {**README_PASSENGER, "Age": 50.0}}]})),
     H("batch holding a conflicting duplicate", 409, "conflicting-prediction", body({"observations": [
-        {"id": 5000, "observation": PASSENGER}, {"id": 1, "observation": {**PASSENGER, "Age": 99.0}}]})),
+        {"id": 5000, "observation": README_PASSENGER}, {"id": 1, "observation": {**README_PASSENGER, "Age": 99.0}}]})),
     H("conflicting duplicate of a stored id", 409, "conflicting-prediction",
-      body({"id": "' OR '1'='1-seeded", "observation": {**PASSENGER, "Age": 99.0}})),
+      body({"id": "' OR '1'='1-seeded", "observation": {**README_PASSENGER, "Age": 99.0}})),
     # Outcomes.
     H("true_class 2", 422, INVALID, body({"id": 1, "true_class": 2}), path="/update"),
     H("true_class yes", 422, INVALID, body({"id": 1, "true_class": "yes"}), path="/update"),
@@ -260,15 +257,6 @@ def listing(store: PredictionStore) -> list[dict[str, Any]]:
     raise AssertionError("the listing does not end")
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def model() -> Model:
     return load_model()
@@ -276,7 +264,8 @@ def model() -> Model:
 
 def seed(send: Callable[..., Reply]) -> None:
     for n, prediction_id in enumerate(SEEDED):
-        reply = send("POST", "/predict", body({"id": prediction_id, "observation": {**PASSENGER, "Age": 20.0 + n}}),
+        observation = {**README_PASSENGER, "Age": 20.0 + n}
+        reply = send("POST", "/predict", body({"id": prediction_id, "observation": observation}),
                      {"Content-Type": "application/json"})
         assert reply.status == 200, reply.body
     assert send("POST", "/update", body({"id": 2, "true_class": 1}), {"Content-Type": "application/json"}).status == 200
@@ -306,8 +295,7 @@ def target(request: pytest.FixtureRequest, model: Model, tmp_path_factory: pytes
             assert "Traceback" not in server.process.output()
         return
     store: PredictionStore = MemoryStore() if kind == "memory" else SqliteStore(tmp / "hostile.db")
-    app = build_app(PredictionService(model, store, StepClock()), Settings(store_url="memory://"))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with app_client(serving_service(model, store, SteppingClock(timedelta(milliseconds=1)))) as client:
 
         def send(method: str, path_: str, content: Any, headers: dict[str, str]) -> Reply:
             return reply_of(client, method, path_, content, headers)
@@ -386,7 +374,7 @@ def test_injection_strings_that_are_valid_ids_and_categories_are_stored_verbatim
     client = server.client(timeout=30)
     answered = {}
     for text in VALID_STRINGS:
-        observation = {**PASSENGER, "Embarked": text, "Cabin": text}
+        observation = {**README_PASSENGER, "Embarked": text, "Cabin": text}
         reply = client.request("POST", "/predict", {"id": text, "observation": observation})
         assert reply.status == 200, (text, reply.body[:300])
         record = reply.json()
@@ -416,10 +404,11 @@ def test_injection_strings_that_are_valid_ids_and_categories_are_stored_verbatim
 def test_the_sqlite_table_survives_every_injection_with_its_schema_intact(model: Model, tmp_path: Path) -> None:
     path = tmp_path / "schema.db"
     store = SqliteStore(path)
-    client = TestClient(build_app(PredictionService(model, store, StepClock()), Settings(store_url="memory://")))
+    client = app_client(serving_service(model, store, SteppingClock(timedelta(milliseconds=1))),
+                        raise_server_exceptions=True)
     schema_before = None
     for n, text in enumerate(VALID_STRINGS):
-        client.post("/predict", json={"id": text, "observation": PASSENGER})
+        client.post("/predict", json={"id": text, "observation": README_PASSENGER})
         client.post("/update", json={"id": text, "true_class": n % 2})
         client.get(path_of(text))
         client.get("/predictions", params={"cursor": text})

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.http import build_app
 from adapters.http.body import MAX_DEPTH
-from adapters.settings import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, Settings
-from adapters.storage.memory import MemoryStore
+from adapters.settings import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT
 from core.model import Model, default_model, load_model
 from core.records import DEFAULT_MAX_STRING_LENGTH, MAX_ABS_INT_ID, MAX_ID_LENGTH, max_record_json_bytes
 from core.schema import MAX_ABS_NUMBER
-from core.service import MAX_LIST_LIMIT, PredictionService
+from core.service import MAX_LIST_LIMIT
+from tests.helpers import README_PASSENGER, SteppingClock, app_client, serving_service
 from tests.reliability.support import ROOT
-
-PASSENGER = {"Age": 22.0, "Cabin": None, "Embarked": "S", "Fare": 7.25, "Parch": 0, "Pclass": 3, "Sex": "male",
-             "SibSp": 1}
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +31,7 @@ def model() -> Model:
 
 
 def make_client(model: Model, **settings: Any) -> TestClient:
-    service = PredictionService(model, MemoryStore(), _clock())
-    return TestClient(build_app(service, Settings(store_url="memory://", **settings)), raise_server_exceptions=False)
-
-
-def _clock() -> Any:
-    from datetime import UTC, datetime
-
-    return lambda: datetime(2026, 1, 1, tzinfo=UTC)
+    return app_client(serving_service(model, clock=SteppingClock(timedelta(0))), **settings)
 
 
 def padded(body: dict[str, Any], size: int) -> bytes:
@@ -67,8 +57,8 @@ def test_a_body_of_exactly_max_body_bytes_is_read_and_one_byte_more_is_413(
     model: Model, limit: int, streamed: bool
 ) -> None:
     client = make_client(model, **({} if limit == DEFAULT_MAX_BODY_BYTES else {"max_body_bytes": limit}))
-    at_limit = padded({"id": 1, "observation": PASSENGER}, limit)
-    over = padded({"id": 2, "observation": PASSENGER}, limit + 1)
+    at_limit = padded({"id": 1, "observation": README_PASSENGER}, limit)
+    over = padded({"id": 2, "observation": README_PASSENGER}, limit + 1)
 
     ok = client.post("/predict", content=chunks(at_limit) if streamed else at_limit)
     too_large = client.post("/predict", content=chunks(over) if streamed else over)
@@ -85,7 +75,7 @@ def test_a_batch_of_max_batch_items_is_stored_and_one_more_is_422_storing_nothin
     client = make_client(model, **({} if limit == DEFAULT_MAX_BATCH else {"max_batch": limit}))
 
     def batch(first: int, size: int) -> dict[str, Any]:
-        return {"observations": [{"id": first + n, "observation": PASSENGER} for n in range(size)]}
+        return {"observations": [{"id": first + n, "observation": README_PASSENGER} for n in range(size)]}
 
     ok = client.post("/predict", json=batch(0, limit))
     refused = client.post("/predict", json=batch(1000, limit + 1))
@@ -110,8 +100,8 @@ def nested(depth: int) -> Any:
 def test_json_nested_exactly_32_levels_is_parsed_and_33_is_400(model: Model) -> None:
     client = make_client(model)
     # The body object is level 1 and the observation level 2, so Cabin's value holds the rest.
-    at_limit = {"id": 1, "observation": {**PASSENGER, "Cabin": nested(MAX_DEPTH - 2)}}
-    over = {"id": 1, "observation": {**PASSENGER, "Cabin": nested(MAX_DEPTH - 1)}}
+    at_limit = {"id": 1, "observation": {**README_PASSENGER, "Cabin": nested(MAX_DEPTH - 2)}}
+    over = {"id": 1, "observation": {**README_PASSENGER, "Cabin": nested(MAX_DEPTH - 1)}}
 
     parsed = client.post("/predict", json=at_limit)
     refused = client.post("/predict", json=over)
@@ -138,8 +128,8 @@ def test_json_nested_exactly_32_levels_is_parsed_and_33_is_400(model: Model) -> 
 def test_an_id_at_its_limit_is_stored_and_one_past_it_is_422(model: Model, good: Any, bad: Any) -> None:
     client = make_client(model)
 
-    ok = client.post("/predict", json={"id": good, "observation": PASSENGER})
-    refused = client.post("/predict", json={"id": bad, "observation": PASSENGER})
+    ok = client.post("/predict", json={"id": good, "observation": README_PASSENGER})
+    refused = client.post("/predict", json={"id": bad, "observation": README_PASSENGER})
 
     assert ok.status_code == 200
     assert ok.json()["id"] == good
@@ -166,8 +156,8 @@ def test_numbers_up_to_1e15_in_magnitude_are_scored_and_the_next_float_is_422(mo
     just_over = float.__add__(MAX_ABS_NUMBER, 0.125)  # the next float above 1e15 (spacing is 0.125 there)
     assert just_over > MAX_ABS_NUMBER
 
-    at_limit = client.post("/predict", json={"id": 1, "observation": {**PASSENGER, "Fare": MAX_ABS_NUMBER}})
-    over = client.post("/predict", json={"id": 2, "observation": {**PASSENGER, feature: sign * just_over}})
+    at_limit = client.post("/predict", json={"id": 1, "observation": {**README_PASSENGER, "Fare": MAX_ABS_NUMBER}})
+    over = client.post("/predict", json={"id": 2, "observation": {**README_PASSENGER, feature: sign * just_over}})
 
     assert at_limit.status_code == 200, at_limit.text[:300]
     assert over.status_code == 422
@@ -204,7 +194,7 @@ def test_the_documented_range_of_every_number_feature_is_the_range_the_core_acce
         assert (documented["minimum"], documented["maximum"]) == (low, high), feature.name
         for value, accepted in ((documented["maximum"], True), (documented["minimum"], True)):
             response = client.post("/predict", json={"id": f"{feature.name}-{value}",
-                                                     "observation": {**PASSENGER, feature.name: value}})
+                                                     "observation": {**README_PASSENGER, feature.name: value}})
             assert (response.status_code == 200) is accepted, (feature.name, value, response.text[:300])
 
 

@@ -15,6 +15,7 @@ from core.ports import AggregateRow, PredictionStore
 from core.records import PredictionRecord
 from core.schema import Schema
 from core.service import PredictionService, recompute_aggregates
+from tests.helpers import SteppingClock
 
 Rows = dict[tuple[str, str], dict[str, float]]
 
@@ -109,17 +110,9 @@ def random_observation(rng: random.Random, schema: Schema) -> dict[str, Any]:
     return observation
 
 
-class Clock:
-    """A settable UTC clock for services under test."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, rng: random.Random) -> None:
-        self.now += timedelta(minutes=rng.choice([0, 0, 1, 7, 90, 400, 1000]), microseconds=rng.randrange(10**6))
+def stopped_clock(start: datetime) -> SteppingClock:
+    """A clock that stays at `start` until the test moves its `now` (random_mix does)."""
+    return SteppingClock(timedelta(0), start)
 
 
 def other_version(model: Model, name: str = "previous-model") -> Model:
@@ -130,7 +123,7 @@ def other_version(model: Model, name: str = "previous-model") -> Model:
 def random_mix(
     store: PredictionStore,
     models: list[Model],
-    clock: Clock,
+    clock: SteppingClock,
     seed: int,
     steps: int,
     on_step: Callable[[int], None] | None = None,
@@ -159,7 +152,7 @@ def random_mix(
                 return other
 
     for step in range(steps):
-        clock.advance(rng)
+        clock.now += timedelta(minutes=rng.choice([0, 0, 1, 7, 90, 400, 1000]), microseconds=rng.randrange(10**6))
         service = rng.choice(services)
         roll = rng.random()
         if roll < 0.25 or not known:

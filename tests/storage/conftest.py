@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,52 +12,7 @@ from moto.server import ThreadedMotoServer
 from adapters.storage import DynamoStore, MemoryStore, SqliteStore
 from adapters.storage.postgres import PostgresStore
 from core.ports import PredictionStore
-from core.records import PredictionId, PredictionRecord
-
-REGION = "us-east-1"
-T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def make_record(
-    prediction_id: PredictionId,
-    observation: dict[str, Any] | None = None,
-    at: datetime = T0,
-    **changes: Any,
-) -> PredictionRecord:
-    """A stored-looking prediction built by hand, with an explicit clock."""
-    fields: dict[str, Any] = {
-        "id": prediction_id,
-        "observation": {"Age": 29.0, "Sex": "female", "Pclass": 1} if observation is None else observation,
-        "proba": 0.8125,
-        "predicted_class": True,
-        "threshold": 0.5,
-        "model_version": "titanic-1",
-        "created_at": at,
-        "updated_at": at,
-    }
-    fields.update(changes)
-    return PredictionRecord(**fields)
-
-
-def fresh_table_name() -> str:
-    return f"predictions-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials, and no profile or config file of the machine running the tests."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        monkeypatch.delenv(name, raising=False)
-
+from tests.storage.records import REGION, fresh_table_name
 
 # For moto's server on a loaded machine: the store's 2 s read timeout and botocore's retries would
 # resend a transaction that moto is still applying, and moto, unlike DynamoDB, ignores the

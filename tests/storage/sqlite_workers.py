@@ -15,7 +15,7 @@ from core.errors import ConflictingPrediction, UnknownPrediction
 from core.model import default_model
 from core.service import PredictionService
 from tests.storage.aggregate_checks import random_observation
-from tests.storage.conftest import T0, make_record
+from tests.storage.records import T0, make_record
 
 
 def contested(prediction_id: int) -> bool:

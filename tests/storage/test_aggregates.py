@@ -14,7 +14,6 @@ from core.ports import MAX_BATCH, AggregateRow, PredictionStore
 from core.quality import outcome_counters
 from core.service import PredictionService
 from tests.storage.aggregate_checks import (
-    Clock,
     Rows,
     all_records,
     as_rows,
@@ -24,9 +23,10 @@ from tests.storage.aggregate_checks import (
     random_mix,
     random_observation,
     recomputed,
+    stopped_clock,
     summed_by_version,
 )
-from tests.storage.conftest import T0, make_record
+from tests.storage.records import T0, make_record
 
 DAY = "2024-03-01"
 VERSION = "titanic-1"
@@ -265,7 +265,7 @@ def test_aggregates_equal_a_recomputation_after_a_random_mix_and_repair_restores
 ) -> None:
     served = default_model()
     previous = other_version(served)
-    clock = Clock(datetime(2024, 3, 1, 22, 30, tzinfo=UTC))
+    clock = stopped_clock(datetime(2024, 3, 1, 22, 30, tzinfo=UTC))
     service = PredictionService(served, store, clock)
     # moto copies the whole table for every transaction: DynamoDB gets a shorter mix.
     steps = 60 if type(store).__name__ == "DynamoStore" else 300

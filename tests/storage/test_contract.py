@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from core.errors import ConflictingPrediction, InvalidRequest, UnknownPrediction
 from core.ports import PredictionStore
 from core.records import PredictionRecord, ShadowScore
-from tests.storage.conftest import T0, make_record
+from tests.storage.records import T0, make_record
 
 
 def all_pages(store: PredictionStore, page_size: int) -> list[list[PredictionRecord]]:

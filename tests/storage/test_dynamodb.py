@@ -21,7 +21,7 @@ from adapters.storage import DynamoStore
 from adapters.storage.dynamodb import main
 from core.errors import InvalidRequest, StorageError, UnknownPrediction
 from core.ports import MAX_BATCH
-from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
+from tests.storage.records import REGION, T0, fresh_table_name, make_record
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from core.ports import MAX_BATCH
 from core.quality import outcome_counters
 from core.records import PredictionId
 from tests.storage.aggregate_checks import as_rows, assert_rows_equal
-from tests.storage.conftest import REGION, T0, fresh_table_name, make_record
+from tests.storage.records import REGION, T0, fresh_table_name, make_record
 
 pytestmark = pytest.mark.usefixtures("aws_credentials")
 VERSION, DAY = "titanic-1", "2024-03-01"

@@ -27,7 +27,7 @@ from core.quality import outcome_counters
 from core.records import ShadowScore
 from tests.postgres_server import PostgresServer
 from tests.storage.aggregate_checks import all_records, assert_totals_equal
-from tests.storage.conftest import T0, make_record
+from tests.storage.records import T0, make_record
 
 
 @pytest.fixture

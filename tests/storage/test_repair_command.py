@@ -13,7 +13,14 @@ from adapters.repair_aggregates import main
 from adapters.storage import SqliteStore
 from core.model import default_model
 from core.ports import AggregateRow
-from tests.storage.aggregate_checks import Clock, all_records, as_rows, assert_rows_equal, random_mix, recomputed
+from tests.storage.aggregate_checks import (
+    all_records,
+    as_rows,
+    assert_rows_equal,
+    random_mix,
+    recomputed,
+    stopped_clock,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +40,7 @@ def test_the_command_recomputes_every_aggregate_of_a_sqlite_store_and_reports_pr
     path = tmp_path / "predictions.db"
     store = SqliteStore(path)
     model = default_model()
-    random_mix(store, [model], Clock(datetime(2024, 3, 1, 20, tzinfo=UTC)), seed=11, steps=120)
+    random_mix(store, [model], stopped_clock(datetime(2024, 3, 1, 20, tzinfo=UTC)), seed=11, steps=120)
     expected = recomputed(all_records(store), [model])
     store.replace_aggregates([AggregateRow(model.version, "2024-03-01", {"n": 12345, "bogus": 1})])
     store.close()
@@ -67,7 +74,7 @@ def test_bad_settings_are_reported_with_exit_status_2() -> None:
 
 def test_progress_goes_to_stderr_one_line_per_ten_thousand_records_when_not_a_terminal(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "predictions.db")
-    random_mix(store, [default_model()], Clock(datetime(2024, 3, 1, tzinfo=UTC)), seed=3, steps=10)
+    random_mix(store, [default_model()], stopped_clock(datetime(2024, 3, 1, tzinfo=UTC)), seed=3, steps=10)
     store.close()
     stdout, stderr = io.StringIO(), io.StringIO()
 

@@ -25,7 +25,7 @@ from core.quality import outcome_counters
 from core.records import ShadowScore
 from tests.storage import sqlite_workers
 from tests.storage.aggregate_checks import all_records, as_rows, assert_rows_equal, recomputed
-from tests.storage.conftest import T0, make_record
+from tests.storage.records import T0, make_record
 
 REPO = Path(__file__).resolve().parents[2]
 
