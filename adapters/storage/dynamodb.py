@@ -737,7 +737,7 @@ def _split(
     for (version, day), counters in rows.items():
         parts: dict[str, Terms] = {}
         for name, value in counters.items():
-            text = _number(name, value)
+            text = counter_number(name, value)
             if text is not None:
                 parts.setdefault(quality.counter_group(name), {})[name] = text
         for part, terms in parts.items():
@@ -764,7 +764,7 @@ def _carrier_groups(parts: Mapping[str, Terms], carriers: int) -> list[list[tupl
     return groups
 
 
-def _number(name: str, value: float) -> str | None:
+def counter_number(name: str, value: float) -> str | None:
     """A counter value as DynamoDB number text (None for zero): whole, or to 20 decimal places."""
     if isinstance(value, int) and not isinstance(value, bool):
         exact = Decimal(value)

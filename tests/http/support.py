@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import jsonschema
@@ -27,16 +28,19 @@ def assert_documented(client: TestClient, method: str, path_template: str, respo
         jsonschema.Draft202012Validator(schema, registry=registry).validate(response.json())
 
 
+_documents: weakref.WeakKeyDictionary[TestClient, tuple[dict[str, Any], Any]] = weakref.WeakKeyDictionary()
+
+
 def _document(client: TestClient) -> tuple[dict[str, Any], Any]:
     """The app's document and a schema registry holding it, fetched once per client."""
-    cached = getattr(client, "_openapi_cache", None)
+    cached = _documents.get(client)
     if cached is None:
         document = client.get("/openapi.json").json()
         registry = referencing.Registry().with_resource(
             DOCUMENT_URI, referencing.Resource.from_contents(document, default_specification=DRAFT202012)
         )
-        cached = client._openapi_cache = (document, registry)  # type: ignore[attr-defined]
-    return cached  # type: ignore[no-any-return]
+        cached = _documents[client] = (document, registry)
+    return cached
 
 
 def _absolute_refs(schema: Any) -> Any:
