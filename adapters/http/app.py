@@ -18,12 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.http.auth import ApiKeyGuard
 from adapters.http.body import check_content_encoding, check_content_type, parse_json, read_body
-from adapters.http.errors import HttpError
+from adapters.http.errors import HttpError, MethodNotAllowed
 from adapters.http.jsontext import json_bytes, json_response
 from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import Metrics, default_directory
-from adapters.http.middleware import RequestContext
+from adapters.http.middleware import ROUTE, RequestContext
 from adapters.http.openapi import openapi_document, render_html
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
 from adapters.http.shapes import (
@@ -160,16 +160,24 @@ class Api:
             self.docs_html, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         )
 
-    def guarded(self, operation_id: str, endpoint: Endpoint) -> Endpoint:
-        """`endpoint`, behind the API key check when the operation is protected (before the body is read)."""
-        if operation_id not in self.protected or not self.guard.enabled:
-            return endpoint
+    def route(self, operation_id: str, method: str, template: str, endpoint: Endpoint) -> Endpoint:
+        """`endpoint` as its path serves every method: named `template` in the log and the
+        metrics (a 405 included), `method` only (GET with HEAD), behind the API key check when
+        the operation is protected (before the body is read)."""
+        guarded = operation_id in self.protected and self.guard.enabled
+        check = self.guard.check
+        methods = {method, "HEAD"} if method == "GET" else {method}
+        allowed = ", ".join(sorted(methods))
 
-        async def checked(request: Request) -> Response:
-            self.guard.check(request.headers)
+        async def served(request: Request) -> Response:
+            request.scope["state"][ROUTE] = template
+            if request.method not in methods:
+                raise MethodNotAllowed(request.method, allowed)
+            if guarded:
+                check(request.headers)
             return await endpoint(request)
 
-        return checked
+        return served
 
 
 def build_app(service: PredictionService, settings: Settings, metrics_dir: Path | None = None) -> Starlette:
@@ -197,22 +205,17 @@ def build_app(service: PredictionService, settings: Settings, metrics_dir: Path 
         ("/openapi.json", "GET", "openapi", api.openapi_json, "/openapi.json"),
         ("/docs", "GET", "docs", api.docs, "/docs"),
     ]
-    routes = []
-    logged_as: dict[Any, str] = {}
-    for path, method, operation_id, endpoint, logged in table:
-        handler = api.guarded(operation_id, endpoint)
-        routes.append(Route(path, handler, methods=[method], name=operation_id))
-        logged_as[handler] = logged
-
-    def route_of(scope: Scope) -> str | None:
-        return logged_as.get(scope.get("endpoint"))
-
-    predict_handler = next(handler for handler, logged in logged_as.items() if logged == "/predict")
+    # Each path has one operation; its endpoint sees every method, so that a 405 is logged and
+    # counted under the route's template like any other answer of it.
+    served = {operation_id: api.route(operation_id, method, logged, endpoint)
+              for _, method, operation_id, endpoint, logged in table}
+    routes = [Route(path, EveryMethod(served[operation_id]), name=operation_id)
+              for path, _, operation_id, _, _ in table]
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestContext, route_of=route_of, metrics=metrics),
-            Middleware(PredictShortcut, endpoint=predict_handler),
+            Middleware(RequestContext, metrics=metrics),
+            Middleware(PredictShortcut, endpoint=served["predict"]),
         ],
         exception_handlers={error: _problem for error in PROBLEM_ERRORS},
     )
@@ -220,6 +223,18 @@ def build_app(service: PredictionService, settings: Settings, metrics_dir: Path 
     app.router.redirect_slashes = False
     app.state.api = api
     return app
+
+
+class EveryMethod:
+    """An endpoint as an ASGI app: Starlette's Route hands an app every method, where it
+    would give a function endpoint GET only (the endpoint checks the method itself)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 class PredictShortcut:
@@ -235,7 +250,6 @@ class PredictShortcut:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/predict":
             await self.app(scope, receive, send)
             return
-        scope["endpoint"] = self.endpoint  # as the router would set it: the route logged and counted
         request = Request(scope, receive)
         try:
             response = await self.endpoint(request)

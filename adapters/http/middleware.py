@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
@@ -16,6 +15,9 @@ from adapters.http.problems import problem_for
 from adapters.logs import JsonMessage
 
 REQUEST_ID_HEADER = "x-request-id"
+# Where a route's endpoint writes the template it serves (in the ASGI scope's state), for the
+# log line and the metrics: raw paths carry prediction ids.
+ROUTE = "route_template"
 MAX_REQUEST_ID_LENGTH = 200
 # The bits that make 128 random bits a version 4, RFC 4122 UUID.
 _UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62))
@@ -44,13 +46,12 @@ class RequestContext:
     Gives every request an id (the client's X-Request-ID when valid, else a new uuid4 hex), puts
     it in `request.state.request_id` and the response's X-Request-ID, logs one JSON line per
     request, counts it in `metrics`, and turns any exception that escaped the app into a bare 500
-    problem (details go to the log only). `route_of` names the matched route template, so the log
-    and the metrics never hold raw paths, which carry prediction ids.
+    problem (details go to the log only). The route is the template the endpoint wrote in the
+    state (`ROUTE`; None when no route matched), so the log and the metrics never hold raw paths.
     """
 
-    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str | None], metrics: Metrics | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
-        self.route_of = route_of
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,7 +71,7 @@ class RequestContext:
                 counted = True
                 events = scope["state"].get(EVENTS, ())
                 self.metrics.request(
-                    self.route_of(scope), scope["method"], status, time.perf_counter() - started, events
+                    scope["state"].get(ROUTE), scope["method"], status, time.perf_counter() - started, events
                 )
 
         async def send_with_id(message: Message) -> None:
@@ -103,7 +104,7 @@ class RequestContext:
                     {
                         "request_id": request_id,
                         "method": scope["method"],
-                        "route": self.route_of(scope),
+                        "route": scope["state"].get(ROUTE),
                         "status": status,
                         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                     }
