@@ -16,6 +16,9 @@ the connections it accepts, so this launcher sets it there and hands the socket 
 It also picks uvicorn's httptools protocol on a transport that sends a response's head and
 body in one write (adapters/http/protocol.py). Any other option is passed to uvicorn
 unchanged, and wins over these.
+
+uvicorn is then run through its own command line (`python -m uvicorn`, its public interface),
+which replaces this process: the same pid for the platform's signals, the socket inherited.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ import argparse
 import os
 import socket
 import sys
-
-import uvicorn.main
 
 from adapters.bootstrap import ConfigurationError, check_startup, print_cannot_start
 from adapters.settings import Settings
@@ -71,7 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         print_cannot_start(e)
         raise SystemExit(BAD_SETTING) from None
     workers = ["--workers", str(settings.web_concurrency)] if settings.web_concurrency else []
-    uvicorn.main.main([APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL, *workers, *uvicorn_args])
+    command = [sys.executable, "-m", "uvicorn", APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL,
+               *workers, *uvicorn_args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
 
 
 if __name__ == "__main__":
