@@ -17,6 +17,10 @@ It also picks uvicorn's httptools protocol on a transport that sends a response'
 body in one write (adapters/http/protocol.py). Any other option is passed to uvicorn
 unchanged, and wins over these.
 
+The workers add up their metrics in a directory made fresh for this server
+(PROMETHEUS_MULTIPROC_DIR, adapters/http/metrics.py) unless one is set; directories of servers
+that are gone are removed.
+
 uvicorn is then run through its own command line (`python -m uvicorn`, its public interface),
 which replaces this process: the same pid for the platform's signals, the socket inherited.
 """
@@ -25,10 +29,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 from adapters.bootstrap import ConfigurationError, check_startup, print_cannot_start
+from adapters.http.metrics import MULTIPROCESS_VARIABLE
 from adapters.settings import Settings
 
 APP = "adapters.asgi:app"
@@ -52,6 +60,35 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def fresh_metrics_directory(pid: int) -> Path:
+    """An empty directory for the metrics of the server whose supervisor is process `pid`.
+
+    Under one directory of this user's in the temp directory, one per server, named by its
+    pid: those whose process has ended are removed, and this server's is emptied (its pid may
+    be a dead server's).
+    """
+    base = Path(tempfile.gettempdir()) / f"sklearn-serve-metrics-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid():
+        raise PermissionError(f"{base} belongs to another user")
+    for entry in base.iterdir():
+        if entry.name.isdigit() and (int(entry.name) == pid or not _running(int(entry.name))):
+            shutil.rmtree(entry, ignore_errors=True)
+    directory = base / str(pid)
+    directory.mkdir(mode=0o700)
+    return directory
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _port(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ConfigurationError("PORT", raw, "is not a TCP port", "use a number from 1 to 65535")
@@ -71,6 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigurationError as e:
         print_cannot_start(e)
         raise SystemExit(BAD_SETTING) from None
+    if settings.metrics_dir is None:
+        # Read by prometheus_client in every worker (adapters/http/metrics.py), and by its Settings.
+        try:
+            os.environ[MULTIPROCESS_VARIABLE] = str(fresh_metrics_directory(os.getpid()))
+        except OSError as e:
+            # The service must never fail because of its metrics: each worker counts its own.
+            print(f"sklearn-serve: metrics are counted per worker: no directory to share ({e})",
+                  file=sys.stderr, flush=True)
     workers = ["--workers", str(settings.web_concurrency)] if settings.web_concurrency else []
     command = [sys.executable, "-m", "uvicorn", APP, "--fd", str(sock.fileno()), "--http", HTTP_PROTOCOL,
                *workers, *uvicorn_args]

@@ -121,6 +121,11 @@ class Settings:
     """WEB_CONCURRENCY: uvicorn worker processes of `python -m adapters.serve` (the Procfile's
     default is 2; unset elsewhere, 1)."""
 
+    metrics_dir: Path | None = None
+    """PROMETHEUS_MULTIPROC_DIR: where the worker processes of one server add up their metrics
+    (prometheus_client's multiprocess mode, which reads it at import); `python -m adapters.serve`
+    sets a fresh one per server when it is unset. Unset, each process counts its own."""
+
     def __post_init__(self) -> None:
         if not self.store_url:
             raise ConfigurationError(self.store_url_variable, self.store_url, "must not be empty",
@@ -195,6 +200,7 @@ class Settings:
             log_level=(get("LOG_LEVEL") or "INFO").upper(),
             dyno=get("DYNO"),
             web_concurrency=_parse_int("WEB_CONCURRENCY", get("WEB_CONCURRENCY"), None),
+            metrics_dir=Path(directory) if (directory := get("PROMETHEUS_MULTIPROC_DIR")) else None,
         )
 
 

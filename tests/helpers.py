@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -57,14 +56,12 @@ def serving_service(
     return PredictionService(model, store, clock or SteppingClock(), writes=server_writes(store, models), **options)
 
 
-def app_client(
-    service: PredictionService, metrics_dir: Path | None = None, raise_server_exceptions: bool = False, **settings: Any
-) -> TestClient:
+def app_client(service: PredictionService, raise_server_exceptions: bool = False, **settings: Any) -> TestClient:
     """A client of the app for `service` (settings as keyword arguments, STORE_URL memory://).
 
     A 500 must be answered by the app itself, as in production: exceptions are not re-raised
     in the test unless asked.
     """
     configured = Settings(**{"store_url": "memory://", **settings})
-    app = build_app(service, configured, metrics_dir=metrics_dir)
+    app = build_app(service, configured)
     return TestClient(app, raise_server_exceptions=raise_server_exceptions)

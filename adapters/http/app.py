@@ -22,7 +22,7 @@ from adapters.http.errors import HttpError, MethodNotAllowed
 from adapters.http.jsontext import json_bytes, json_response
 from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
-from adapters.http.metrics import Metrics, default_directory
+from adapters.http.metrics import Metrics
 from adapters.http.middleware import ROUTE, RequestContext
 from adapters.http.openapi import openapi_document, render_html
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
@@ -180,13 +180,9 @@ class Api:
         return served
 
 
-def build_app(service: PredictionService, settings: Settings, metrics_dir: Path | None = None) -> Starlette:
-    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda.
-
-    `metrics_dir` is where the worker processes of one server add up their metrics (see
-    adapters/http/metrics.py); by default a temporary directory named after the parent process.
-    """
-    metrics = Metrics(metrics_dir if metrics_dir is not None else default_directory())
+def build_app(service: PredictionService, settings: Settings) -> Starlette:
+    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda."""
+    metrics = Metrics(settings.metrics_dir)
     api = Api(service, settings, metrics)
     table: list[tuple[str, str, str, Endpoint, str]] = [
         # (path, method, operation id, endpoint, path as logged)

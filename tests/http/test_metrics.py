@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
-import sys
+import signal
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +17,7 @@ from prometheus_client import parser
 from starlette.testclient import TestClient
 
 from adapters.http import metrics
+from adapters.serve import fresh_metrics_directory
 from core.model import Model
 from tests.helpers import app_client, serving_service
 from tests.http.support import assert_documented
@@ -56,8 +57,8 @@ def total(found: Samples, name: str, **labels: str) -> float:
 def make_metrics_client(model: Model, tmp_path: Path) -> Iterator[MakeMetricsClient]:
     clients: list[TestClient] = []
 
-    def make(metrics_dir: Path | None = None, **settings: Any) -> TestClient:
-        client = app_client(serving_service(model), metrics_dir=metrics_dir or tmp_path / "metrics", **settings)
+    def make(**settings: Any) -> TestClient:
+        client = app_client(serving_service(model), **settings)
         clients.append(client)
         return client
 
@@ -178,104 +179,31 @@ def test_metrics_need_the_key_when_one_is_set(make_metrics_client: MakeMetricsCl
     assert value(samples(bearer.text), REQUESTS, route="/metrics", method="GET", status="401") == 1
 
 
-def test_apps_sharing_a_directory_add_up_whichever_answers(
-    make_metrics_client: MakeMetricsClient, tmp_path: Path, passenger: dict
-) -> None:
-    # Two workers in miniature: two apps of one server, each with its own file in one directory.
-    shared = tmp_path / "shared"
-    first, second = make_metrics_client(shared), make_metrics_client(shared)
-    for k in range(3):
-        first.post("/predict", json={"id": k, "observation": passenger})
-    for _ in range(4):
-        second.get("/health")
-
-    for client in (first, second):
-        found = scrape(client)
-        assert value(found, REQUESTS, route="/predict", method="POST", status="200") == 3
-        assert value(found, REQUESTS, route="/health", method="GET", status="200") == 4
-    assert len(list(shared.glob("*.jsonl"))) == 2
-
-
-def test_compaction_keeps_the_totals_and_bounds_the_file(
-    make_metrics_client: MakeMetricsClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(metrics, "COMPACT_EVERY", 5)
-    client = make_metrics_client()
-    for _ in range(23):
-        client.get("/health")
-
-    found = scrape(client)
-
-    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 23
-    assert value(found, LATENCY + "_count", route="/health", method="GET") == 23
-    [own] = (tmp_path / "metrics").glob("*.jsonl")
-    assert len(own.read_bytes().splitlines()) <= 5 + 1
-    assert not list((tmp_path / "metrics").glob(".*"))  # nothing left aside
-
-
-def test_a_torn_line_and_foreign_files_are_not_counted(make_metrics_client: MakeMetricsClient, tmp_path: Path) -> None:
-    client = make_metrics_client()
-    client.get("/health")
-    directory = tmp_path / "metrics"
-    (directory / "123-0123456789ab.jsonl").write_bytes(
-        b'[[["http_requests_total","/health","GET","200"],1]]\n'  # a finished worker's line: counted
-        b'[[["http_requests_total","/health","GET","200"],1]'  # being written: not yet
-    )
-    (directory / "notes.txt").write_text('[[["http_requests_total","/health","GET","200"],100]]\n')
-    (directory / "9-ffffffffffff.jsonl").write_bytes(b"not json\n[1, 2]\n")
-
-    found = scrape(client)
-
-    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 2
-
-
-def test_an_unusable_directory_keeps_counting_in_the_process(
-    make_metrics_client: MakeMetricsClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    blocked = tmp_path / "a-file"
-    blocked.write_text("not a directory")
-    client = make_metrics_client(blocked / "metrics")
-
-    with caplog.at_level(logging.WARNING, logger="sklearn_serve"):
-        assert client.get("/health").status_code == 200
-        found = scrape(client)
-
-    assert value(found, REQUESTS, route="/health", method="GET", status="200") == 1
-    assert "metrics_unshared" in caplog.text
-
-
-def test_the_default_directory_is_the_servers_and_old_servers_ones_are_removed(
+def test_each_server_gets_a_fresh_metrics_directory_and_gone_servers_lose_theirs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    if not Path("/proc/self/stat").exists():
-        pytest.skip("needs /proc to tell a live parent process from a dead one")
-    monkeypatch.setattr(metrics.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     base = tmp_path / f"sklearn-serve-metrics-{os.getuid()}"
     base.mkdir()
-    parent = os.getppid()
-    alive = base / f"{os.getpid()}-{metrics._start_time(os.getpid())}-0123456789ab"
-    reused_pid = base / f"{os.getpid()}-1-0123456789ab"
-    gone = base / "4194304-5-0123456789ab"  # above the largest pid Linux hands out
-    other = base / "4194304-5-notes"
-    for directory in (alive, reused_pid, gone, other):
+    running, gone, notes = base / str(os.getppid()), base / "4194304", base / "notes"  # 4194304: above Linux's pids
+    for directory in (running, gone, notes):
         directory.mkdir()
+    (base / str(os.getpid())).mkdir()
+    (base / str(os.getpid()) / "counter_1.db").write_bytes(b"a dead server's, under this pid")
 
-    chosen = metrics.default_directory()
-    elsewhere = metrics.server_directory(parent, [os.getcwd(), *sys.argv, "--port", "8001"])
+    fresh = fresh_metrics_directory(os.getpid())
 
-    assert chosen is not None and chosen.parent == base
-    assert chosen.name.startswith(f"{parent}-{metrics._start_time(parent)}-")
-    assert chosen == metrics.server_directory(parent, [os.getcwd(), *sys.argv])
-    assert elsewhere != chosen  # another server started by the same parent (init, systemd)
-    assert alive.exists() and other.exists() and not reused_pid.exists() and not gone.exists()
+    assert fresh == base / str(os.getpid()) and list(fresh.iterdir()) == []
+    assert running.exists() and notes.exists() and not gone.exists()
 
 
 BOTH_WORKERS_BOUND = 120.0
 
 
 def worker_files(directory: Path) -> set[str]:
-    """The worker processes that have written counts in `directory` (one file each)."""
-    return {p.name.split("-")[0] for p in directory.glob("*.jsonl")}
+    """The worker processes that have counted requests in `directory` (prometheus_client's
+    multiprocess mode writes a file per metric type and process: `counter_<pid>.db`)."""
+    return {p.stem.split("_")[1] for p in directory.glob("counter_*.db")}
 
 
 @pytest.mark.slow
@@ -287,8 +215,8 @@ def test_two_uvicorn_workers_count_every_request_whichever_answers_the_scrape(tm
     outcomes = 0
     with uvicorn({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"}, tmp_path / "uvicorn.log",
                  workers=2) as server:
-        # The workers are the supervisor's children: theirs is named after the supervisor.
-        [directory] = metrics.base_directory().glob(f"{server.process.pid}-*")
+        # adapters.serve made it for this server, named after its pid (uvicorn's supervisor's).
+        directory = Path(tempfile.gettempdir()) / f"sklearn-serve-metrics-{os.getuid()}" / str(server.process.pid)
         try:
             # A new connection per request: the kernel hands each to either worker, in an order
             # nobody controls, and the second may still be starting on a loaded machine. So the
@@ -327,5 +255,49 @@ def test_two_uvicorn_workers_count_every_request_whichever_answers_the_scrape(tm
                 assert {c: total(found, PREDICTIONS, predicted_class=c) for c in classes} == dict(classes)
                 assert total(found, OUTCOMES) == outcomes
             assert len(worker_files(directory)) == 2, "the two workers' counts, and no one else's"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_replaced_worker_loses_no_count(tmp_path: Path, passenger: dict) -> None:
+    from tests.reliability.support import uvicorn
+
+    with uvicorn({"STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}"}, tmp_path / "uvicorn.log",
+                 workers=2) as server:
+        directory = Path(tempfile.gettempdir()) / f"sklearn-serve-metrics-{os.getuid()}" / str(server.process.pid)
+        try:
+            give_up = time.monotonic() + BOTH_WORKERS_BOUND
+            k = 0
+            while len(worker_files(directory)) < 2:  # until both workers have counted something
+                assert time.monotonic() < give_up, f"one worker answered all {k} connections"
+                client = server.client(timeout=30)
+                assert client.request("POST", "/predict", {"id": k, "observation": passenger},
+                                      {"Connection": "close"}).status == 200
+                client.close()
+                k += 1
+            before = set(worker_files(directory))
+            os.kill(int(min(before)), signal.SIGKILL)  # uvicorn's supervisor starts another worker
+            answered = 0
+            while answered < 10 or len(worker_files(directory)) < 3:  # ...which counts beside the others
+                assert time.monotonic() < give_up, "no replacement worker answered"
+                client = server.client(timeout=30)
+                try:
+                    status = client.request("POST", "/predict", {"id": k, "observation": passenger},
+                                            {"Connection": "close"}).status
+                except OSError:  # a connection the dying worker had accepted
+                    status = 0
+                finally:
+                    client.close()
+                if status == 200:
+                    answered += 1
+                    k += 1
+            client = server.client(timeout=30)
+            found = samples(client.request("GET", "/metrics", None, {"Connection": "close"}).body.decode())
+            client.close()
+
+            assert value(found, REQUESTS, route="/predict", method="POST", status="200") == k
+            assert total(found, PREDICTIONS) == k
+            assert before < worker_files(directory), "the killed worker's counts are still there"
         finally:
             shutil.rmtree(directory, ignore_errors=True)

@@ -43,7 +43,7 @@ def make_stats_client(model: Model, tmp_path: Path) -> Iterator[MakeStatsClient]
     def make(store: PredictionStore, **settings: Any) -> TestClient:
         # Five hours per prediction: twenty of them spread over several UTC days.
         service = serving_service(model, store, SteppingClock(timedelta(hours=5), START))
-        client = app_client(service, metrics_dir=tmp_path / "metrics", **settings)
+        client = app_client(service, **settings)
         clients.append(client)
         return client
 
