@@ -34,11 +34,13 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def running(command: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server in its own process group until the block ends; SIGTERM, then SIGKILL."""
+def running(
+    command: list[str], port: int, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server in its own process group (in `cwd`) until the block ends; SIGTERM, then SIGKILL."""
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
