@@ -13,8 +13,8 @@ asyncio never sets TCP_NODELAY on accepted connections and every keep-alive requ
 first waits about 40 ms for the client's delayed ACK (Kludex/uvicorn#3149; measured by
 tests/reliability/test_concurrency.py). Linux copies TCP_NODELAY from the listening socket to
 the connections it accepts, so this launcher sets it there and hands the socket to uvicorn.
-It also picks uvicorn's httptools protocol on a transport that sends a response's head and
-body in one write (adapters/http/protocol.py). Any other option is passed to uvicorn
+It also picks uvicorn's httptools protocol with a deadline for reading each request
+(adapters/http/protocol.py). Any other option is passed to uvicorn
 unchanged, and wins over these.
 
 The workers add up their metrics in a directory made fresh for this server
@@ -40,7 +40,7 @@ from adapters.http.metrics import MULTIPROCESS_VARIABLE
 from adapters.settings import Settings
 
 APP = "adapters.asgi:app"
-HTTP_PROTOCOL = "adapters.http.protocol:CoalescingHttpToolsProtocol"
+HTTP_PROTOCOL = "adapters.http.protocol:DeadlineHttpToolsProtocol"
 # Exit status of a start refused for a setting (uvicorn's own startup failure is 3).
 BAD_SETTING = 1
 
