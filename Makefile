@@ -26,7 +26,7 @@ test: install
 	$(PY) -m pytest -q
 
 model: install
-	$(PY) -m core.train --data ../shared/data/titanic.csv --target Survived --drop PassengerId,Name,Ticket --out artifacts/titanic
+	$(PY) -m core.build.train --data ../shared/data/titanic.csv --target Survived --drop PassengerId,Name,Ticket --out artifacts/titanic
 
 lint: install
 	$(PY) -m ruff check core adapters tests bench scripts handler.py

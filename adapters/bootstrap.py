@@ -52,7 +52,7 @@ def build_service(settings: Settings, serving: bool = False) -> PredictionServic
     except ModelError as e:
         raise ConfigurationError(
             "MODEL_DIR", str(settings.model_dir), str(e),
-            f"set MODEL_DIR to an artifact made by `python -m core.train` or `python -m core.package`, "
+            f"set MODEL_DIR to an artifact made by `python -m core.build.train` or `python -m core.build.package`, "
             f"or unset it for the shipped model ({DEFAULT_MODEL_DIR})",
         ) from e
     challengers: list[Model] = []
@@ -62,7 +62,7 @@ def build_service(settings: Settings, serving: bool = False) -> PredictionServic
         except ModelError as e:
             raise ConfigurationError(
                 "SHADOW_MODEL_DIRS", str(directory), str(e),
-                "name artifact directories made by `python -m core.train` or `python -m core.package`, "
+                "name artifact directories made by `python -m core.build.train` or `python -m core.build.package`, "
                 "separated by commas, or unset it",
             ) from e
         if challenger.version in {model.version, *(c.version for c in challengers)}:

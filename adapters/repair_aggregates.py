@@ -128,5 +128,10 @@ def main(argv: Sequence[str], environ: Mapping[str, str], stdout: IO[str], stder
     return 0
 
 
+def run() -> int:
+    """The command line's entry point (`python -m adapters.repair_aggregates`, `sklearn-serve-repair`)."""
+    return main(sys.argv[1:], os.environ, sys.stdout, sys.stderr)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], os.environ, sys.stdout, sys.stderr))
+    sys.exit(run())

@@ -2,7 +2,7 @@
 
     python -m bench.challenger_bench [--seconds 10] [--rounds 3]
 
-The champion is the shipped model; the challenger another linear pipeline (core.train's, with
+The champion is the shipped model; the challenger another linear pipeline (core.build.train's, with
 a fast form) fitted on made Titanic-like rows, so it scores the same observations.
 - core: PredictionService.predict into a MemoryStore (validation, scoring, counters, the write),
   with and without the challenger, interleaved (medians of per-call times, 15 rounds);
@@ -29,8 +29,8 @@ def challenger_artifact(out: Path) -> Path:
     import numpy as np
     import pandas as pd
 
-    from core.artifact import write_artifact
-    from core.train import build_pipeline
+    from core.build.artifact import write_artifact
+    from core.build.train import build_pipeline
 
     rng = np.random.default_rng(0)
     n = 600

@@ -3,7 +3,7 @@
     python -m bench.forms_bench [--rounds 15] [--out-dir DIR]
 
 Each model is fitted on ../shared/data/titanic.csv with scikit-learn's defaults (a 100-tree
-forest grows to the depth it likes), built into an artifact as core.package would, and then
+forest grows to the depth it likes), built into an artifact as core.build.package would, and then
 timed, the cases taking turns round by round (medians of per-call times):
 - core.predict: validation and the fast form (what the service runs per observation);
 - predict_many, per row: the batch path on 1,000 observations;
@@ -130,7 +130,7 @@ def main() -> None:
     import pandas as pd
 
     from core import load_model, predict, predict_many
-    from core.artifact import write_artifact
+    from core.build.artifact import write_artifact
     from core.model import DEFAULT_MODEL_DIR, SklearnScorer
 
     table = pd.read_csv(CSV)

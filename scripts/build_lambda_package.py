@@ -223,6 +223,8 @@ def build(
         wanted.unlink()
     for name in SOURCES:
         copy_tree(ROOT / name, staging / name)
+    # Training, packaging and the compilers run at build time only: a function never imports them.
+    shutil.rmtree(staging / "core" / "build")
     copy_tree(model_dir, staging / PACKAGED_MODEL)
     # Libraries' own test suites are never imported at run time (scipy's and scikit-learn's
     # weigh tens of MB).

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.compile import NotCompilable, compile_pipeline
-from core.compile.features import plain
+from core.build.compile import NotCompilable, compile_pipeline
+from core.build.compile.features import plain
 from core.errors import ModelError
 from core.forms import load_form
 from core.model import FAST_FILE, MANIFEST_FILE, MODEL_FILE, as_fitted, manifest_digest, sha256_file
@@ -142,7 +142,7 @@ def build_fast_form(
 ) -> tuple[dict[str, Any] | None, str]:
     """Compile the pipeline and check it against scikit-learn; (None, why) when it cannot be used.
 
-    The reason is what core.package, core.train and /model show: the engine, and for
+    The reason is what core.build.package, core.build.train and /model show: the engine, and for
     scikit-learn the step that prevented the fast form. A compiler or a check that fails in
     any other way also means no fast form, with the error as the reason: the artifact is still
     built, served by scikit-learn.

@@ -1,6 +1,6 @@
 """Wrap your own fitted scikit-learn pipeline into a servable artifact.
 
-    python -m core.package --model my_pipeline.joblib --data train.csv --target y --out artifacts/mine
+    python -m core.build.package --model my_pipeline.joblib --data train.csv --target y --out artifacts/mine
 
 The pipeline must be a binary classifier with `predict_proba` that takes a DataFrame of the
 data's feature columns. The schema is inferred from the data; the metrics are computed on it
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import OneLineParser
-from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
+from core.build.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.errors import ModelError
 
 
@@ -26,7 +26,7 @@ def in_sample_metrics(pipeline: Any, X: Any, y: Any, positive_index: int, positi
 
     proba = pipeline.predict_proba(as_fitted(pipeline, X))[:, positive_index]
     return {
-        "method": "computed by core.package on the data given (in-sample unless that data was held out)",
+        "method": "computed by core.build.package on the data given (in-sample unless that data was held out)",
         "n": int(len(truth)),
         "roc_auc": float(roc_auc_score(truth, proba)),
         "accuracy": float(accuracy_score(truth, proba >= 0.5)),
@@ -69,7 +69,7 @@ def steps_refusing_unseen_categories(pipeline: Any) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m core.package", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m core.build.package", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="your fitted pipeline (joblib file)")
     add_table_arguments(parser)
     args = parser.parse_args(argv)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = in_sample_metrics(pipeline, X, y, classes.index(positive), positive)
         except Exception as e:  # noqa: BLE001 - the user's pipeline rejected the data
             raise DataError(f"the model cannot score {args.data}: {type(e).__name__}: {e}") from e
-        from core.artifact import data_fingerprint, write_artifact
+        from core.build.artifact import data_fingerprint, write_artifact
 
         manifest = write_artifact(
             args.out,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             threshold=args.threshold,
             metrics=metrics,
             training={
-                "command": "core.package",
+                "command": "core.build.package",
                 "source_model": args.model.name,
                 "data": Path(args.data).name,
                 "dropped": drop,

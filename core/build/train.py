@@ -1,6 +1,6 @@
 """Train the shipped kind of model on a CSV and write its artifact.
 
-    python -m core.train --data ../shared/data/titanic.csv --target Survived \\
+    python -m core.build.train --data ../shared/data/titanic.csv --target Survived \\
         --drop PassengerId,Name,Ticket --out artifacts/titanic
 
 Reproducible: fixed seeds and deterministic estimators, so the same data gives the same
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli import OneLineParser
-from core.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
+from core.build.dataset import DataError, add_table_arguments, positive_class_of, read_table_arguments
 from core.progress import progress
 
 SEED = 0
@@ -94,7 +94,7 @@ def cross_validated_metrics(X: Any, y: Any, positive_class: Any) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m core.train", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m core.build.train", description=__doc__.split("\n\n")[0])
     add_table_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = cross_validated_metrics(X, y, positive)
         print("fitting on all rows", file=sys.stderr)
         pipeline = build_pipeline(X).fit(X, y)
-        from core.artifact import data_fingerprint, write_artifact
+        from core.build.artifact import data_fingerprint, write_artifact
 
         manifest = write_artifact(
             args.out,
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             threshold=args.threshold,
             metrics=metrics,
             training={
-                "command": "core.train",
+                "command": "core.build.train",
                 "data": Path(args.data).name,
                 "dropped": drop,
                 "seed": SEED,

@@ -1,6 +1,6 @@
 """Fast forms: a fitted pipeline as plain data (an artifact's fast.json), scored by pure Python.
 
-A fast form is compiled when the artifact is built (core.compile, build time only) and checked
+A fast form is compiled when the artifact is built (core.build.compile, build time only) and checked
 there against scikit-learn on every check row. Serving reads its JSON and imports nothing
 heavy: `load_form` writes the preprocessing steps (core.forms.steps) and the model's family as
 one Python function, straight-line code for the steps and nested `if`s for trees, which CPython

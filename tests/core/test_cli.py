@@ -8,7 +8,7 @@ import joblib
 import pytest
 
 from core import load_model, predict
-from core.train import build_pipeline
+from core.build.train import build_pipeline
 from tests.core.fitting import GOOD, make_table
 from tests.floats import assert_reproduced, close
 
@@ -30,7 +30,7 @@ def test_train_writes_an_artifact_and_is_reproducible(csv: Path, tmp_path: Path)
     outputs = []
     for name in ("a", "b"):
         result = run(
-            "core.train", "--data", str(csv), "--target", "y", "--drop", "RowId", "--out", str(tmp_path / name)
+            "core.build.train", "--data", str(csv), "--target", "y", "--drop", "RowId", "--out", str(tmp_path / name)
         )
         assert result.returncode == 0, result.stderr
         assert "ROC AUC" in result.stdout and "5/5" in result.stderr  # metrics and the progress bar
@@ -55,13 +55,13 @@ def test_train_errors_are_one_line_without_a_traceback(
 ) -> None:
     if "--data" not in args:
         args = ["--data", str(csv), *args]
-    result = run("core.train", *args, "--out", str(tmp_path / "out"))
+    result = run("core.build.train", *args, "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-@pytest.mark.parametrize("command", ["core.train", "core.package", "core.score"])
+@pytest.mark.parametrize("command", ["core.build.train", "core.build.package", "core.score"])
 @pytest.mark.parametrize("args", [[], ["--data"], ["--bogus", "1"]])
 def test_usage_errors_are_one_line_and_exit_2(command: str, args: list[str]) -> None:
     result = run(command, *args)
@@ -73,7 +73,7 @@ def test_usage_errors_are_one_line_and_exit_2(command: str, args: list[str]) -> 
 def test_a_file_that_is_not_csv_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "ragged.csv"
     data.write_text("a,y\n1,0\n1,2,3,4\n")
-    result = run("core.train", "--data", str(data), "--target", "y", "--out", str(tmp_path / "out"))
+    result = run("core.build.train", "--data", str(data), "--target", "y", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot read" in result.stderr
 
@@ -100,7 +100,7 @@ def test_package_wraps_a_users_own_pipeline(csv: Path, tmp_path: Path) -> None:
     user = make_pipeline(encode, HistGradientBoostingClassifier(max_iter=20, random_state=0)).fit(X, y)
     joblib.dump(user, tmp_path / "mine.joblib")
     result = run(
-        "core.package",
+        "core.build.package",
         "--model",
         str(tmp_path / "mine.joblib"),
         "--data",
@@ -123,7 +123,7 @@ def test_package_wraps_a_users_own_pipeline(csv: Path, tmp_path: Path) -> None:
 def test_package_refuses_a_file_that_is_not_a_classifier(csv: Path, tmp_path: Path) -> None:
     joblib.dump({"not": "a model"}, tmp_path / "junk.joblib")
     result = run(
-        "core.package",
+        "core.build.package",
         "--model",
         str(tmp_path / "junk.joblib"),
         "--data",
@@ -138,7 +138,7 @@ def test_package_refuses_a_file_that_is_not_a_classifier(csv: Path, tmp_path: Pa
 
 
 def test_a_fast_form_is_only_shipped_when_it_agrees(tmp_path: Path) -> None:
-    from core.artifact import build_fast_form, infer_schema
+    from core.build.artifact import build_fast_form, infer_schema
 
     table = make_table(120)
     X, y = table.drop(columns=["y"]), table["y"]
@@ -162,7 +162,7 @@ def test_package_refuses_a_pipeline_that_raises_on_unseen_categories(csv: Path, 
     encode = ColumnTransformer([("cat", OneHotEncoder(), ["Sex", "Port"])], remainder="drop")
     joblib.dump(make_pipeline(encode, LogisticRegression()).fit(X, y), tmp_path / "strict.joblib")
     result = run(
-        "core.package", "--model", str(tmp_path / "strict.joblib"), "--data", str(csv), "--target", "y",
+        "core.build.package", "--model", str(tmp_path / "strict.joblib"), "--data", str(csv), "--target", "y",
         "--drop", "RowId", "--out", str(tmp_path / "strict"),
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -171,12 +171,12 @@ def test_package_refuses_a_pipeline_that_raises_on_unseen_categories(csv: Path, 
     assert not (tmp_path / "strict").exists()
 
 
-@pytest.mark.parametrize("command", ["core.train", "core.package"])
+@pytest.mark.parametrize("command", ["core.build.train", "core.build.package"])
 def test_an_output_directory_that_cannot_be_written_is_one_line(csv: Path, tmp_path: Path, command: str) -> None:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("not a directory")
     model_args: list[str] = []
-    if command == "core.package":
+    if command == "core.build.package":
         table = make_table(200, seed=3)
         X, y = table.drop(columns=["y"]), table["y"]
         joblib.dump(build_pipeline(X).fit(X, y), tmp_path / "mine.joblib")

@@ -313,7 +313,7 @@ def make_pipeline_of(*steps: Any) -> Any:
 
 def test_a_pipeline_fitted_on_an_array_serves_without_warnings(tmp_path: Path) -> None:
     """pytest turns warnings into errors: scikit-learn's 'X has feature names' would fail this."""
-    from core.artifact import write_artifact
+    from core.build.artifact import write_artifact
 
     table = make_table()
     X, y = table[NUMBERS], table["y"]
@@ -363,7 +363,7 @@ def test_a_large_fast_form_is_compiled_once_and_then_read_from_its_cache(tmp_pat
 
 
 def test_a_fast_form_file_of_an_unknown_format_is_a_clear_model_error(tmp_path: Path) -> None:
-    from core.artifact import _atomic_write
+    from core.build.artifact import _atomic_write
     from core.errors import ModelError
     from core.model import FAST_FILE, MANIFEST_FILE, manifest_digest, sha256_file
 
@@ -385,7 +385,7 @@ def test_a_fast_form_file_of_an_unknown_format_is_a_clear_model_error(tmp_path: 
 def test_float32_thresholds_decide_as_scikit_learn_does(threshold: float, x: float) -> None:
     """Around each threshold (the float32 values on both sides, their midpoint and its float64
     neighbours, where rounding decides) and at a random point."""
-    from core.compile.trees import float32_threshold
+    from core.build.compile.trees import float32_threshold
 
     low = np.float32(threshold)
     candidates = [x, threshold, float(low)]

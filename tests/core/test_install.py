@@ -1,4 +1,5 @@
-"""`pip install -e .` from the checkout makes `from core import predict` work from any directory."""
+"""`pip install -e .` from the checkout makes `from core import predict` work from any directory, and
+installs every command."""
 
 from __future__ import annotations
 
@@ -38,3 +39,8 @@ def test_an_editable_install_imports_the_core_from_anywhere(tmp_path: Path) -> N
     assert Path(where) == ROOT / "core" / "__init__.py"
     assert 0.0 < float(proba) < 0.5
     assert not list(ROOT.glob("*.egg-info")), "the install left build files in the checkout"
+    for command in ("sklearn-serve", "sklearn-serve-train", "sklearn-serve-package", "sklearn-serve-score",
+                    "sklearn-serve-repair"):
+        usage = subprocess.run([str(venv / "bin" / command), "--help"], cwd=elsewhere, capture_output=True,
+                               text=True, timeout=120)
+        assert usage.returncode == 0 and "usage:" in usage.stdout, (command, usage.stderr[-2000:])

@@ -53,9 +53,9 @@ def test_the_fast_form_agrees_with_scikit_learn_on_every_training_row() -> None:
 
 @needs_csv
 def test_the_training_metrics_and_data_fingerprint_are_reproduced() -> None:
-    from core.artifact import data_fingerprint
-    from core.dataset import read_table
-    from core.train import cross_validated_metrics
+    from core.build.artifact import data_fingerprint
+    from core.build.dataset import read_table
+    from core.build.train import cross_validated_metrics
 
     manifest = default_model().manifest
     X, y = read_table(SHARED_CSV, "Survived", ["PassengerId", "Name", "Ticket"])
@@ -77,7 +77,7 @@ def test_make_models_command_rebuilds_the_shipped_model(tmp_path: Path) -> None:
     out = tmp_path / "rebuilt"
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-m", "core.train", "--data", str(SHARED_CSV), "--target", "Survived",
+        [sys.executable, "-m", "core.build.train", "--data", str(SHARED_CSV), "--target", "Survived",
          "--drop", "PassengerId,Name,Ticket", "--out", str(out)],
         cwd=root, capture_output=True, text=True, timeout=600,
     )

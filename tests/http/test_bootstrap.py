@@ -45,7 +45,7 @@ def test_a_bad_store_url_or_model_dir_fails_at_startup(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="^MODEL_DIR=.*manifest.json is missing") as model_error:
         create_app(Settings(store_url="memory://", model_dir=tmp_path))
     assert store_error.value.variable == "STORE_URL" and "sqlite:///" in store_error.value.fix
-    assert model_error.value.variable == "MODEL_DIR" and "core.package" in model_error.value.fix
+    assert model_error.value.variable == "MODEL_DIR" and "core.build.package" in model_error.value.fix
 
 
 def test_the_asgi_module_builds_its_app_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

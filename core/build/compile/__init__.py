@@ -1,6 +1,6 @@
 """Compilers from fitted scikit-learn pipelines to fast forms (core.forms). Build time only.
 
-`compile_pipeline` splits a pipeline into its transformers (core.compile.features) and its final
+`compile_pipeline` splits a pipeline into its transformers (core.build.compile.features) and its final
 estimator, and asks each family's compiler in FAMILIES, in order, whether it takes that
 estimator. A family module has `accepts(estimator)` and `compile_model(estimator, width)`, and
 may have `input_columns(estimator, columns, program)` for preprocessing the estimator does
@@ -12,8 +12,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from core.compile import boosting, forest, hist_boosting, linear
-from core.compile.features import NotCompilable, Program, compile_transformer, input_columns
+from core.build.compile import boosting, forest, hist_boosting, linear
+from core.build.compile.features import NotCompilable, Program, compile_transformer, input_columns
 from core.forms import FORMAT
 
 __all__ = ["NotCompilable", "compile_pipeline"]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.compile.features import NotCompilable
-from core.compile.trees import check_size, sklearn_tree
+from core.build.compile.features import NotCompilable
+from core.build.compile.trees import check_size, sklearn_tree
 
 
 def accepts(estimator: Any) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.compile.trees import check_size, sklearn_tree
+from core.build.compile.trees import check_size, sklearn_tree
 
 
 def accepts(estimator: Any) -> bool:

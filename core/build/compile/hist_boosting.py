@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.compile.features import Column, NotCompilable, Program, probe_encoder
-from core.compile.trees import check_size
+from core.build.compile.features import Column, NotCompilable, Program, probe_encoder
+from core.build.compile.trees import check_size
 from core.forms.trees import MAX_DEPTH
 
 

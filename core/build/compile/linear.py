@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.compile.features import NotCompilable
+from core.build.compile.features import NotCompilable
 
 
 def accepts(estimator: Any) -> bool:

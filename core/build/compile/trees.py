@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.compile.features import NotCompilable
+from core.build.compile.features import NotCompilable
 from core.forms.trees import MAX_DEPTH
 
 # Generated code costs about 20 µs per node to compile (cached after the first load) and a few
