@@ -30,7 +30,9 @@ def build_handler(environ: Mapping[str, str]) -> Any:
     if "MODEL_DIR" not in environ and (PACKAGED_MODEL_DIR / "manifest.json").is_file():
         environ = {**environ, "MODEL_DIR": str(PACKAGED_MODEL_DIR)}
     try:
-        app = create_app(Settings.from_env(environ))
+        # No /metrics: a scrape would reach one container of many, each counting alone since its
+        # cold start; CloudWatch counts the invocations (and prometheus_client costs the cold start 25 ms).
+        app = create_app(Settings.from_env(environ), serve_metrics=False)
     except ConfigurationError as e:
         report_configuration_error(e)
         return UnavailableHandler(str(e))

@@ -112,8 +112,9 @@ def report_configuration_error(error: ConfigurationError) -> None:
                               "problem": error.problem, "fix": error.fix, "message": str(error)}))
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The app the entry points serve: uvicorn (adapters/asgi.py) and Lambda (handler.py)."""
+def create_app(settings: Settings, serve_metrics: bool = True) -> Starlette:
+    """The app the entry points serve: uvicorn (adapters/asgi.py) and Lambda (handler.py, which
+    serves no /metrics: see adapters.http.build_app)."""
     configure_logging(settings)
     if settings.on_heroku and settings.store_url.startswith("sqlite:"):
         logger.warning(
@@ -135,7 +136,7 @@ def create_app(settings: Settings) -> Starlette:
     for challenger, directory in zip(service.challengers, settings.shadow_model_dirs):
         logger.info("challenger %s (%s engine) from %s scores every request beside it",
                     challenger.version[:12], challenger.engine, directory)
-    return build_app(service, settings)
+    return build_app(service, settings, serve_metrics=serve_metrics)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -106,8 +106,9 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def unzipped_package(work: Path) -> tuple[str, Path] | None:
-    """make lambda-package's zip, unzipped, and a Python of Lambda's version to run it (if any)."""
+def unzipped_package(work: Path, checkout: Path = ROOT) -> tuple[str, Path] | None:
+    """make lambda-package's zip (of `checkout`), unzipped, and a Python of Lambda's version to
+    run it (if any)."""
     interpreter = find_interpreter(LAMBDA_PYTHON)
     if interpreter is None:
         print(f"no Python {LAMBDA_PYTHON} here: the Lambda package is not measured", file=sys.stderr)
@@ -115,7 +116,7 @@ def unzipped_package(work: Path) -> tuple[str, Path] | None:
     zipped = work / "lambda.zip"
     subprocess.run(
         [sys.executable, "scripts/build_lambda_package.py", "--out", str(zipped), "--compile-with", interpreter],
-        cwd=ROOT,
+        cwd=checkout,
         check=True,
         capture_output=True,
     )

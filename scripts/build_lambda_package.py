@@ -138,16 +138,6 @@ def slim_botocore(staging: Path) -> None:
     endpoints.write_text(json.dumps(document, separators=(",", ":")))
 
 
-# prometheus_client's integrations with servers a Lambda function does not run (adapters/http/
-# metrics.py uses its core, exposition and multiprocess modules only).
-PROMETHEUS_INTEGRATIONS = ("aiohttp", "django", "twisted", "bridge")
-
-
-def slim_prometheus_client(staging: Path) -> None:
-    for name in PROMETHEUS_INTEGRATIONS:
-        shutil.rmtree(staging / "prometheus_client" / name, ignore_errors=True)
-
-
 def compile_bytecode(staging: Path, interpreter: str) -> None:
     subprocess.run(
         [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(staging)],
@@ -231,7 +221,6 @@ def build(
     for junk in [p for p in staging.rglob("*") if p.is_dir() and p.name in EXCLUDE_DIRS]:
         shutil.rmtree(junk, ignore_errors=True)
     slim_botocore(staging)
-    slim_prometheus_client(staging)
     if compile_with:
         compile_bytecode(staging, compile_with)
         if not needs_scikit_learn(model_dir):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from adapters.http.errors import HttpError, MethodNotAllowed
 from adapters.http.jsontext import json_bytes, json_response
 from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
-from adapters.http.metrics import Metrics
+from adapters.http.metrics import outcome_events, prediction_events
 from adapters.http.middleware import ROUTE, RequestContext
 from adapters.http.openapi import openapi_document, render_html
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
@@ -38,6 +38,9 @@ from adapters.settings import Settings
 from core.errors import CoreError
 from core.records import id_key
 from core.service import MAX_LIST_LIMIT, PredictionService, check_true_class
+
+if TYPE_CHECKING:
+    from adapters.http.prometheus import PrometheusMetrics
 
 logger = logging.getLogger("sklearn_serve.http")
 
@@ -57,7 +60,7 @@ DASHBOARD_CSP = (
 class Api:
     """The endpoints, bound to one service and one configuration."""
 
-    def __init__(self, service: PredictionService, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, service: PredictionService, settings: Settings, metrics: PrometheusMetrics | None) -> None:
         self.service = service
         self.metrics = metrics
         self.max_body_bytes = settings.max_body_bytes
@@ -78,6 +81,7 @@ class Api:
             max_string_length=settings.max_string_length,
             protected=self.protected if self.guard.enabled else (),
             auth_enabled=self.guard.enabled,
+            metrics=metrics is not None,
         )
         self.openapi = json_bytes(document)
         self.docs_html = render_html(document)
@@ -92,7 +96,7 @@ class Api:
         results = await self.service.predict_and_record(call.items, call.strict, call.is_batch)
         # An item repeated in the batch is answered twice but stored once.
         stored = {id_key(record.id): record for record, created in results if created}
-        request.scope.setdefault("state", {})[METRIC_EVENTS] = Metrics.prediction_events(
+        request.scope.setdefault("state", {})[METRIC_EVENTS] = prediction_events(
             (r.model_version, r.predicted_class) for r in stored.values()
         )
         if self.guard.enabled and not all(created for _, created in results) and not self.guard.allows(request.headers):
@@ -106,7 +110,7 @@ class Api:
     async def update(self, request: Request) -> Response:
         prediction_id, true_class = update_request(await self.json_body(request))
         record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
-        outcome = Metrics.outcome_events(check_true_class(true_class), record.predicted_class)
+        outcome = outcome_events(check_true_class(true_class), record.predicted_class)
         request.scope.setdefault("state", {})[METRIC_EVENTS] = outcome
         return json_response(record.as_json())
 
@@ -137,6 +141,7 @@ class Api:
 
     async def prometheus(self, request: Request) -> Response:
         # Reads every worker's file: off the event loop.
+        assert self.metrics is not None, "the route exists only with metrics"
         text = await run_in_threadpool(self.metrics.exposition)
         return Response(text, media_type=METRICS_MEDIA_TYPE)
 
@@ -180,9 +185,17 @@ class Api:
         return served
 
 
-def build_app(service: PredictionService, settings: Settings) -> Starlette:
-    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda."""
-    metrics = Metrics(settings.metrics_dir)
+def build_app(service: PredictionService, settings: Settings, serve_metrics: bool = True) -> Starlette:
+    """The HTTP app for `service`: the same one behind uvicorn and behind Lambda.
+
+    Without `serve_metrics` (Lambda's: each container would count alone, and CloudWatch counts
+    the invocations), there is no /metrics and prometheus_client is not imported.
+    """
+    metrics = None
+    if serve_metrics:
+        from adapters.http.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics(settings.metrics_dir)
     api = Api(service, settings, metrics)
     table: list[tuple[str, str, str, Endpoint, str]] = [
         # (path, method, operation id, endpoint, path as logged)
@@ -194,7 +207,7 @@ def build_app(service: PredictionService, settings: Settings) -> Starlette:
         ("/health", "GET", "health", api.health, "/health"),
         ("/model", "GET", "model", api.model, "/model"),
         ("/stats", "GET", "stats", api.stats, "/stats"),
-        ("/metrics", "GET", "metrics", api.prometheus, "/metrics"),
+        *([("/metrics", "GET", "metrics", api.prometheus, "/metrics")] if metrics else []),
         ("/", "GET", "dashboard", api.dashboard, "/"),
         ("/dashboard.js", "GET", "dashboardScript", api.dashboard_script, "/dashboard.js"),
         ("/dashboard.css", "GET", "dashboardStyle", api.dashboard_style, "/dashboard.css"),

@@ -10,7 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.metrics import EVENTS, Metrics
+from adapters.http.metrics import EVENTS, RequestCounter
 from adapters.http.problems import problem_for
 from adapters.logs import JsonMessage
 
@@ -50,7 +50,7 @@ class RequestContext:
     state (`ROUTE`; None when no route matched), so the log and the metrics never hold raw paths.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestCounter | None = None) -> None:
         self.app = app
         self.metrics = metrics
 

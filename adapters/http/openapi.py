@@ -51,8 +51,10 @@ def openapi_document(
     protected: Iterable[str],
     auth_enabled: bool,
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+    metrics: bool = True,
 ) -> dict[str, Any]:
-    """The document; `protected` holds the operation ids that need the API key."""
+    """The document; `protected` holds the operation ids that need the API key; `metrics`
+    says whether /metrics is served."""
     protected = set(protected)
     body_problems = (MALFORMED, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
 
@@ -304,7 +306,7 @@ def openapi_document(
                 f"(`{PROBLEM_MEDIA_TYPE}`) with these types:\n\n{problem_list}"
             ),
         },
-        "paths": paths,
+        "paths": paths if metrics else {path: item for path, item in paths.items() if path != "/metrics"},
         "components": {
             "parameters": {
                 "RequestId": {

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from core.build.artifact import write_artifact
-from core.model import Model, load_model
 from core.build.train import build_pipeline
+from core.model import Model, load_model
 
 SHARED_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "titanic.csv"
 

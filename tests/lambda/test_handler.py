@@ -106,6 +106,19 @@ def test_http_api_v2_event_with_a_base64_body_predicts_a_batch(handler: Handler)
     assert len(header(response, "x-request-id")) == 32
 
 
+def test_a_function_serves_no_metrics_and_its_document_says_so(handler: Handler) -> None:
+    # Each container would count alone since its cold start: a scrape reaching one of many.
+    request = event("function_url_list")
+    request["rawPath"] = request["requestContext"]["http"]["path"] = "/metrics"
+    request["rawQueryString"], request["queryStringParameters"] = "", None
+    metrics = handler(request, FakeContext())
+    request["rawPath"] = request["requestContext"]["http"]["path"] = "/openapi.json"
+    document = body_of(handler(request, FakeContext()))
+
+    assert metrics["statusCode"] == 404 and body_of(metrics)["type"].endswith("/not-found")
+    assert "/metrics" not in document["paths"] and "/predict" in document["paths"]
+
+
 def test_alb_event_updates_a_stored_prediction(handler: Handler) -> None:
     missing = handler(event("alb_update"), FakeContext())
     handler(event("apigw_rest_v1_predict"), FakeContext())
