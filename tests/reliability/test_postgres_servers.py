@@ -21,8 +21,9 @@ import pytest
 from adapters.storage.postgres import PostgresStore
 from core.model import load_model
 from core.records import canonical_json, id_key
+from tests.helpers import README_PASSENGER
 from tests.postgres_server import PostgresServer
-from tests.reliability.load import PASSENGER, Load, Sent, Totals, check_answers, check_retries
+from tests.reliability.load import Load, Sent, Totals, check_answers, check_retries
 from tests.reliability.support import Client, record_figures, scaled, uvicorn
 from tests.storage.aggregate_checks import assert_aggregates_match_records
 
@@ -190,7 +191,7 @@ def wait_for_a_stored_prediction(client: Client) -> tuple[Any, frozenset[str]]:
     while True:
         prediction_id = f"after-{len(sent)}"
         sent.add(id_key(prediction_id))
-        reply = client.request("POST", "/predict", {"id": prediction_id, "observation": PASSENGER})
+        reply = client.request("POST", "/predict", {"id": prediction_id, "observation": README_PASSENGER})
         if reply.status == 200 or time.monotonic() > deadline:
             return reply, frozenset(sent)
         assert reply.status == 503, (reply.status, reply.body[:300])
@@ -202,13 +203,13 @@ def test_a_database_that_refuses_connections_gives_503_and_says_why(
 ) -> None:
     with uvicorn({"STORE_URL": database}, tmp_path / "server.log", workers=1) as server:
         client = server.client(timeout=30)
-        assert client.request("POST", "/predict", {"id": "before", "observation": PASSENGER}).status == 200
+        assert client.request("POST", "/predict", {"id": "before", "observation": README_PASSENGER}).status == 200
         # As when the plan's connection limit is reached: new connections are refused, and the
         # worker's open ones are gone (terminated, as a failover or a restart would).
         postgres_server.sql("ALTER ROLE app CONNECTION LIMIT 0")
         # (waiting up to 10 s for each to be gone, so that the next request cannot find one alive)
         postgres_server.sql("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = 'app'")
-        refused = client.request("POST", "/predict", {"id": "refused", "observation": PASSENGER})
+        refused = client.request("POST", "/predict", {"id": "refused", "observation": README_PASSENGER})
         postgres_server.sql("ALTER ROLE app CONNECTION LIMIT -1")
         recovered, _ = wait_for_a_stored_prediction(client)
         client.close()
