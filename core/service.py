@@ -326,7 +326,7 @@ def item_field_prefix(index: int) -> str:
 
 
 def _observation_prefix(index: int) -> str:
-    return f"observations[{index}].observation."
+    return f"{item_field_prefix(index)}observation."
 
 
 def _single_observation_prefix(index: int) -> str:
