@@ -320,9 +320,14 @@ def _same_json(a: Any, b: Any) -> bool:
         return False
 
 
+def item_field(index: int) -> str:
+    """How the API names item `index` of a batch: `observations[3]`."""
+    return f"observations[{index}]"
+
+
 def item_field_prefix(index: int) -> str:
     """How the API names the fields of item `index` of a batch: `observations[3].`."""
-    return f"observations[{index}]."
+    return item_field(index) + "."
 
 
 def _observation_prefix(index: int) -> str:

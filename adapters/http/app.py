@@ -25,14 +25,9 @@ from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import outcome_events, prediction_events
 from adapters.http.middleware import ROUTE, RequestContext
 from adapters.http.openapi import openapi_document, render_html
+from adapters.http.operations import Operation, operations
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
-from adapters.http.shapes import (
-    list_limit,
-    path_id,
-    predict_request,
-    stats_query,
-    update_request,
-)
+from adapters.http.shapes import RequestShapes, list_limit, path_id, stats_query
 from adapters.logs import JsonMessage
 from adapters.settings import Settings
 from core.errors import CoreError
@@ -64,24 +59,21 @@ class Api:
         self.service = service
         self.metrics = metrics
         self.max_body_bytes = settings.max_body_bytes
-        self.max_batch = settings.max_batch
         self.guard = ApiKeyGuard(settings.api_key)
+        self.shapes = RequestShapes.of(service.model, settings.max_batch, settings.max_string_length)
+        self.operations = operations(
+            self.shapes,
+            max_batch=settings.max_batch,
+            metrics=metrics is not None,
+            auth_enabled=self.guard.enabled,
+            predict_requires_key=settings.predict_requires_key,
+        )
         # Static answers are rendered once: the model and the document cannot change while running.
         self.model_card = json_bytes(service.model.card())
         self.static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
-        # Outcome data (the quality figures, and the outcome counts among the metrics) is as
-        # private as the outcomes themselves.
-        self.protected = {"update", "listPredictions", "getPrediction", "listDbContents", "stats", "metrics"}
-        if settings.predict_requires_key:
-            self.protected.add("predict")
         document = openapi_document(
-            service.model,
-            max_batch=settings.max_batch,
-            max_body_bytes=settings.max_body_bytes,
-            max_string_length=settings.max_string_length,
-            protected=self.protected if self.guard.enabled else (),
-            auth_enabled=self.guard.enabled,
-            metrics=metrics is not None,
+            service.model, self.operations, self.shapes,
+            max_body_bytes=settings.max_body_bytes, auth_enabled=self.guard.enabled,
         )
         self.openapi = json_bytes(document)
         self.docs_html = render_html(document)
@@ -92,7 +84,7 @@ class Api:
         return parse_json(await read_body(request, self.max_body_bytes))
 
     async def predict(self, request: Request) -> Response:
-        call = predict_request(await self.json_body(request), self.max_batch)
+        call = self.shapes.predict_call(await self.json_body(request))
         results = await self.service.predict_and_record(call.items, call.strict, call.is_batch)
         # An item repeated in the batch is answered twice but stored once.
         stored = {id_key(record.id): record for record, created in results if created}
@@ -108,7 +100,7 @@ class Api:
         return json_response(results[0][0].as_json())
 
     async def update(self, request: Request) -> Response:
-        prediction_id, true_class = update_request(await self.json_body(request))
+        prediction_id, true_class = self.shapes.update_call(await self.json_body(request))
         record = await run_in_threadpool(self.service.record_outcome, prediction_id, true_class)
         outcome = outcome_events(check_true_class(true_class), record.predicted_class)
         request.scope.setdefault("state", {})[METRIC_EVENTS] = outcome
@@ -165,12 +157,13 @@ class Api:
             self.docs_html, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         )
 
-    def route(self, operation_id: str, method: str, template: str, endpoint: Endpoint) -> Endpoint:
-        """`endpoint` as its path serves every method: named `template` in the log and the
-        metrics (a 405 included), `method` only (GET with HEAD), behind the API key check when
-        the operation is protected (before the body is read)."""
-        guarded = operation_id in self.protected and self.guard.enabled
+    def route(self, operation: Operation, endpoint: Endpoint) -> Endpoint:
+        """`endpoint` as its path serves every method: named by the operation's path template in
+        the log and the metrics (a 405 included), its method only (GET with HEAD), behind the API
+        key check when the operation needs the key (before the body is read)."""
+        guarded = operation.needs_key and self.guard.enabled
         check = self.guard.check
+        template, method = operation.path, operation.method
         methods = {method, "HEAD"} if method == "GET" else {method}
         allowed = ", ".join(sorted(methods))
 
@@ -197,29 +190,27 @@ def build_app(service: PredictionService, settings: Settings, serve_metrics: boo
 
         metrics = PrometheusMetrics(settings.metrics_dir)
     api = Api(service, settings, metrics)
-    table: list[tuple[str, str, str, Endpoint, str]] = [
-        # (path, method, operation id, endpoint, path as logged)
-        ("/predict", "POST", "predict", api.predict, "/predict"),
-        ("/update", "POST", "update", api.update, "/update"),
-        ("/predictions", "GET", "listPredictions", api.list_predictions, "/predictions"),
-        ("/predictions/{prediction_id:path}", "GET", "getPrediction", api.get_prediction, "/predictions/{id}"),
-        ("/list-db-contents", "GET", "listDbContents", api.list_db_contents, "/list-db-contents"),
-        ("/health", "GET", "health", api.health, "/health"),
-        ("/model", "GET", "model", api.model, "/model"),
-        ("/stats", "GET", "stats", api.stats, "/stats"),
-        *([("/metrics", "GET", "metrics", api.prometheus, "/metrics")] if metrics else []),
-        ("/", "GET", "dashboard", api.dashboard, "/"),
-        ("/dashboard.js", "GET", "dashboardScript", api.dashboard_script, "/dashboard.js"),
-        ("/dashboard.css", "GET", "dashboardStyle", api.dashboard_style, "/dashboard.css"),
-        ("/openapi.json", "GET", "openapi", api.openapi_json, "/openapi.json"),
-        ("/docs", "GET", "docs", api.docs, "/docs"),
-    ]
+    endpoints: dict[str, Endpoint] = {
+        "predict": api.predict,
+        "update": api.update,
+        "listPredictions": api.list_predictions,
+        "getPrediction": api.get_prediction,
+        "listDbContents": api.list_db_contents,
+        "health": api.health,
+        "model": api.model,
+        "stats": api.stats,
+        "metrics": api.prometheus,
+        "dashboard": api.dashboard,
+        "dashboardScript": api.dashboard_script,
+        "dashboardStyle": api.dashboard_style,
+        "openapi": api.openapi_json,
+        "docs": api.docs,
+    }
     # Each path has one operation; its endpoint sees every method, so that a 405 is logged and
     # counted under the route's template like any other answer of it.
-    served = {operation_id: api.route(operation_id, method, logged, endpoint)
-              for _, method, operation_id, endpoint, logged in table}
-    routes = [Route(path, EveryMethod(served[operation_id]), name=operation_id)
-              for path, _, operation_id, _, _ in table]
+    served = {op.operation_id: api.route(op, endpoints[op.operation_id]) for op in api.operations}
+    routes = [Route(op.route or op.path, EveryMethod(served[op.operation_id]), name=op.operation_id)
+              for op in api.operations]
     app = Starlette(
         routes=routes,
         middleware=[

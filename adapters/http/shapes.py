@@ -1,25 +1,27 @@
-"""The shapes of request bodies and parameters, checked before the service sees them.
+"""The request contract: each body declared once, checked before the service sees it and
+written into the OpenAPI document from the same declaration (adapters/http/contract.py).
 
-The service checks ids, observations and outcomes; this module only checks the envelope around
-them (which keys, which container types) and names bad fields the way the API documents them.
+The envelope (which keys, which container types) is checked here; ids, observations and
+outcomes are checked by the service, and only documented here. Bad fields are named the way
+the API documents them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from adapters.http.contract import Array, Boolean, Documented, Either, Field, Object
 from core.errors import FieldError, InvalidRequest, UnknownPrediction
-from core.records import PredictionId, id_problem
-from core.service import MAX_LIST_LIMIT, item_field_prefix
+from core.model import Model
+from core.records import MAX_ABS_INT_ID, MAX_EXTRA_KEYS, MAX_ID_LENGTH, PredictionId, id_problem
+from core.schema import MAX_ABS_NUMBER, Feature
+from core.service import MAX_LIST_LIMIT, item_field
 
 DEFAULT_LIST_LIMIT = 100
-SINGLE_KEYS = ("id", "observation")
-BATCH_ITEM_KEYS = ("id", "observation")
-UPDATE_KEYS = ("id", "true_class")
 _DIGITS = re.compile(r"-?[0-9]+")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_VERSION_LENGTH = 128
@@ -34,45 +36,120 @@ class PredictCall:
     is_batch: bool
 
 
-def predict_request(body: Any, max_batch: int) -> PredictCall:
-    """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""
-    if not isinstance(body, dict):
-        raise InvalidRequest([FieldError("body", "must be a JSON object")])
-    errors: list[FieldError] = []
-    strict = body.get("strict", False)
-    if not isinstance(strict, bool):
-        errors.append(FieldError("strict", "must be true or false"))
-    if "observations" not in body:
-        errors += _envelope(body, "", SINGLE_KEYS, optional=("strict",))
+PREDICTION_ID = Documented(
+    {
+        "description": "Chosen by the client; 1 and \"1\" are different ids.",
+        "oneOf": [
+            {"type": "integer", "minimum": -MAX_ABS_INT_ID, "maximum": MAX_ABS_INT_ID},
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": "^[^\\u0000-\\u001f\\u007f]+$"},
+        ],
+    },
+    name="PredictionId",
+)
+STRICT = Boolean(False, "Unknown observation keys are errors.")
+
+
+@dataclass(frozen=True)
+class RequestShapes:
+    """The bodies of POST /predict and POST /update, for one model and the configured limits."""
+
+    predict: Either
+    update: Object
+    # Named in the schemas of strict: true requests, checked by the service.
+    strict_observation: Documented
+
+    @classmethod
+    def of(cls, model: Model, max_batch: int, max_string_length: int) -> RequestShapes:
+        observation = Documented(_observation_schema(model, max_string_length), name="Observation")
+        strict_observation = Documented(
+            {
+                **observation.json_schema,
+                "description": "One row of features, and nothing else (the observation of a strict: true request).",
+                "additionalProperties": False,
+            },
+            name="StrictObservation",
+        )
+        # What strict: true means for the observation is the service's to check; the schema says it.
+        when_strict = {"properties": {"strict": {"const": True}}, "required": ["strict"]}
+        single = Object(
+            {"id": Field(PREDICTION_ID), "observation": Field(observation), "strict": Field(STRICT, required=False)},
+            name="SinglePredictRequest",
+            also={"if": when_strict, "then": {"properties": {"observation": strict_observation.schema()}}},
+        )
+        item = Object({"id": Field(PREDICTION_ID), "observation": Field(observation)})
+        batch = Object(
+            {
+                "observations": Field(Array(item, 1, max_batch, item_field)),
+                "strict": Field(STRICT, required=False),
+            },
+            name="BatchPredictRequest",
+            also={
+                "if": when_strict,
+                "then": {"properties": {"observations": {"items": {"properties": {
+                    "observation": strict_observation.schema()}}}}},
+            },
+        )
+        update = Object(
+            {"id": Field(PREDICTION_ID), "true_class": Field(Documented({"enum": [0, 1, False, True]}))},
+            name="UpdateRequest",
+        )
+        return cls(Either("observations", batch, single, name="PredictRequest"), update, strict_observation)
+
+    def predict_call(self, body: Any) -> PredictCall:
+        """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""
+        errors = self.predict.problems(body, "")
         if errors:
             raise InvalidRequest(errors)
+        strict = body.get("strict", False)
+        if "observations" in body:
+            return PredictCall([(item["id"], item["observation"]) for item in body["observations"]], strict, True)
         return PredictCall([(body["id"], body["observation"])], strict, is_batch=False)
-    errors += _envelope(body, "", ("observations",), optional=("strict",))
-    items = body["observations"]
-    if not isinstance(items, list):
-        errors.append(FieldError("observations", "must be an array of {id, observation} objects"))
-    elif not 1 <= len(items) <= max_batch:
-        errors.append(FieldError("observations", f"must hold from 1 to {max_batch} items, not {len(items)}"))
-    else:
-        for index, item in enumerate(items):
-            prefix = item_field_prefix(index)
-            if isinstance(item, dict):
-                errors += _envelope(item, prefix, BATCH_ITEM_KEYS)
-            else:
-                errors.append(FieldError(prefix.rstrip("."), "must be an object with id and observation"))
-    if errors:
-        raise InvalidRequest(errors)
-    return PredictCall([(item["id"], item["observation"]) for item in items], strict, is_batch=True)
+
+    def update_call(self, body: Any) -> tuple[Any, Any]:
+        """`{"id": ..., "true_class": ...}` as (id, true_class), values for the service to check."""
+        errors = self.update.problems(body, "")
+        if errors:
+            raise InvalidRequest(errors)
+        return body["id"], body["true_class"]
 
 
-def update_request(body: Any) -> tuple[Any, Any]:
-    """`{"id": ..., "true_class": 0 | 1 | true | false}` as (id, true_class), values unchecked."""
-    if not isinstance(body, dict):
-        raise InvalidRequest([FieldError("body", "must be a JSON object")])
-    errors = _envelope(body, "", UPDATE_KEYS)
-    if errors:
-        raise InvalidRequest(errors)
-    return body["id"], body["true_class"]
+def _observation_schema(model: Model, max_string_length: int) -> dict[str, Any]:
+    """The model's features as JSON Schema: what core.schema accepts for an observation."""
+    return {
+        "type": "object",
+        "description": "One row of features. Keys that are not features are ignored with a warning "
+        f"(errors with strict: true): at most {MAX_EXTRA_KEYS} of them, with scalar values. Every string, "
+        f"keys included, is at most {max_string_length} characters (MAX_STRING_LENGTH).",
+        "properties": {f.name: _feature_schema(f, max_string_length) for f in model.schema.features},
+        "required": model.schema.names,
+        "maxProperties": len(model.schema.features) + MAX_EXTRA_KEYS,
+        "propertyNames": {"maxLength": max_string_length},
+        "additionalProperties": {"type": ["string", "number", "boolean", "null"], "maxLength": max_string_length},
+    }
+
+
+def _feature_schema(feature: Feature, max_string_length: int) -> dict[str, Any]:
+    kind = {"integer": "integer", "number": "number", "category": "string"}[feature.kind]
+    schema: dict[str, Any] = {"type": [kind, "null"] if feature.nullable else kind}
+    if feature.kind == "category":
+        schema["maxLength"] = max_string_length
+        schema["description"] = (
+            f"Seen in training: {', '.join(feature.categories[:20])}{', …' if len(feature.categories) > 20 else ''}. "
+            "Other values are accepted with a warning."
+        )
+        schema["examples"] = list(feature.categories[:3])
+        return schema
+    # The core refuses any number beyond MAX_ABS_NUMBER, whatever the feature's own bounds.
+    schema["minimum"] = -MAX_ABS_NUMBER if feature.minimum is None else max(feature.minimum, -MAX_ABS_NUMBER)
+    schema["maximum"] = MAX_ABS_NUMBER if feature.maximum is None else min(feature.maximum, MAX_ABS_NUMBER)
+    if feature.seen_min is not None and feature.seen_max is not None:
+        schema["description"] = (
+            f"Training range {feature.seen_min} to {feature.seen_max}; values outside it get a warning."
+        )
+    return schema
+
+
+PATH_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def path_id(raw: str) -> PredictionId:
@@ -99,6 +176,21 @@ def path_id(raw: str) -> PredictionId:
     return value
 
 
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": DEFAULT_LIST_LIMIT},
+}
+CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "description": "The opaque `next_cursor` of the previous page.",
+    "schema": {"type": "string"},
+}
+
+
 def list_limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIST_LIMIT
@@ -112,6 +204,28 @@ class StatsQuery:
     model_version: str | None
     since: date | None
     until: date | None
+
+
+STATS_PARAMETERS = (
+    {
+        "name": "model_version",
+        "in": "query",
+        "required": False,
+        "description": "Only this version (see /model). Empty means every version.",
+        "schema": {"type": "string", "maxLength": MAX_VERSION_LENGTH, "pattern": "^[ -~]*$"},
+    },
+    *(
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": f"Only days {word} this UTC day (inclusive), written YYYY-MM-DD. "
+            "`since` after `until` is a 422.",
+            "schema": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        }
+        for name, word in (("since", "from"), ("until", "up to"))
+    ),
+)
 
 
 def stats_query(params: Mapping[str, str]) -> StatsQuery:
@@ -138,15 +252,3 @@ def stats_query(params: Mapping[str, str]) -> StatsQuery:
         raise InvalidRequest(errors)
     return StatsQuery(version, days["since"], days["until"])
 
-
-def _envelope(
-    body: dict[str, Any], prefix: str, required: Sequence[str], optional: Sequence[str] = ()
-) -> list[FieldError]:
-    errors = [FieldError(prefix + key, "is required") for key in required if key not in body]
-    allowed = (*required, *optional)
-    errors += [
-        FieldError(prefix + str(key), f"is not a field of this request (expected {', '.join(allowed)})")
-        for key in body
-        if key not in allowed
-    ]
-    return errors
