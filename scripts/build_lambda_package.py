@@ -35,6 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 SOURCES = ["handler.py", "core", "adapters"]
+# What only a server or a command runs: a function never imports them (uvicorn and
+# prometheus_client, which they import, are not in the package either).
+SERVER_ONLY = ["core/build", "adapters/serve.py", "adapters/asgi.py", "adapters/repair_aggregates.py",
+               "adapters/http/protocol.py", "adapters/http/prometheus.py"]
 # Where the package keeps its model (handler.PACKAGED_MODEL_DIR).
 PACKAGED_MODEL = "model"
 # What a model served by scikit-learn needs of requirements.txt (their dependencies come along).
@@ -213,8 +217,13 @@ def build(
         wanted.unlink()
     for name in SOURCES:
         copy_tree(ROOT / name, staging / name)
-    # Training, packaging and the compilers run at build time only: a function never imports them.
-    shutil.rmtree(staging / "core" / "build")
+    # Training, packaging and the compilers run at build time only, like the server's modules.
+    for name in SERVER_ONLY:
+        path = staging / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     copy_tree(model_dir, staging / PACKAGED_MODEL)
     # Libraries' own test suites are never imported at run time (scipy's and scikit-learn's
     # weigh tens of MB).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from adapters.http.metrics import EVENTS as METRIC_EVENTS
 from adapters.http.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from adapters.http.metrics import outcome_events, prediction_events
 from adapters.http.middleware import ROUTE, RequestContext
-from adapters.http.openapi import openapi_document, render_html
 from adapters.http.operations import Operation, operations
 from adapters.http.problems import INTERNAL, STORE_UNAVAILABLE, from_starlette, problem_for
 from adapters.http.shapes import RequestShapes, list_limit, path_id, stats_query
@@ -58,7 +58,6 @@ class Api:
     def __init__(self, service: PredictionService, settings: Settings, metrics: PrometheusMetrics | None) -> None:
         self.service = service
         self.metrics = metrics
-        self.max_body_bytes = settings.max_body_bytes
         self.guard = ApiKeyGuard(settings.api_key)
         self.shapes = RequestShapes.of(service.model, settings.max_batch, settings.max_string_length)
         self.operations = operations(
@@ -71,12 +70,19 @@ class Api:
         # Static answers are rendered once: the model and the document cannot change while running.
         self.model_card = json_bytes(service.model.card())
         self.static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
+        self.max_body_bytes = settings.max_body_bytes
+
+    @cached_property
+    def documentation(self) -> tuple[bytes, str]:
+        """The OpenAPI document as JSON and as HTML, made when first asked for: a cold start
+        that is not asked for it does not pay for it."""
+        from adapters.http.openapi import openapi_document, render_html
+
         document = openapi_document(
-            service.model, self.operations, self.shapes,
-            max_body_bytes=settings.max_body_bytes, auth_enabled=self.guard.enabled,
+            self.service.model, self.operations, self.shapes,
+            max_body_bytes=self.max_body_bytes, auth_enabled=self.guard.enabled,
         )
-        self.openapi = json_bytes(document)
-        self.docs_html = render_html(document)
+        return json_bytes(document), render_html(document)
 
     async def json_body(self, request: Request) -> Any:
         check_content_type(request.headers.get("content-type"))
@@ -150,11 +156,11 @@ class Api:
                         headers={"Cache-Control": "no-cache"})
 
     async def openapi_json(self, request: Request) -> Response:
-        return Response(self.openapi, media_type="application/json")
+        return Response(self.documentation[0], media_type="application/json")
 
     async def docs(self, request: Request) -> Response:
         return HTMLResponse(
-            self.docs_html, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+            self.documentation[1], headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
         )
 
     def route(self, operation: Operation, endpoint: Endpoint) -> Endpoint:

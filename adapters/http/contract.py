@@ -13,8 +13,6 @@ at the first bad field; pydantic 2 adds 7.4 MB. What they would do here is a few
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from core.errors import FieldError
@@ -44,14 +42,13 @@ class Shape:
         return {"$ref": REF + self.name} if self.name else self.definition()
 
 
-@dataclass(frozen=True)
 class Documented(Shape):
     """A value this layer passes on unchecked, documented by `json_schema`: the service checks
     ids, observations and outcomes itself (core.records, core.schema), with its own messages,
     and responses are made by the app."""
 
-    json_schema: dict[str, Any]
-    name: str | None = None
+    def __init__(self, json_schema: dict[str, Any], name: str | None = None) -> None:
+        self.json_schema, self.name = json_schema, name
 
     def definition(self) -> dict[str, Any]:
         return self.json_schema
@@ -60,10 +57,9 @@ class Documented(Shape):
         return []
 
 
-@dataclass(frozen=True)
 class Boolean(Shape):
-    default: bool
-    description: str
+    def __init__(self, default: bool, description: str) -> None:
+        self.default, self.description = default, description
 
     def definition(self) -> dict[str, Any]:
         return {"type": "boolean", "default": self.default, "description": self.description}
@@ -72,13 +68,13 @@ class Boolean(Shape):
         return [] if isinstance(value, bool) else [FieldError(field_name, "must be true or false")]
 
 
-@dataclass(frozen=True)
 class Field:
-    shape: Shape
-    required: bool = True
+    """A field of an Object: its shape, and whether it must be present."""
+
+    def __init__(self, shape: Shape, required: bool = True) -> None:
+        self.shape, self.required = shape, required
 
 
-@dataclass(frozen=True)
 class Object(Shape):
     """A JSON object of named fields; with `closed`, no other key is allowed.
 
@@ -86,15 +82,11 @@ class Object(Shape):
     (what `strict: true` means for the observation, say).
     """
 
-    fields: dict[str, Field]
-    name: str | None = None
-    description: str | None = None
-    closed: bool = True
-    also: dict[str, Any] = field(default_factory=dict)
-
-    @cached_property
-    def required(self) -> list[str]:
-        return [key for key, declared in self.fields.items() if declared.required]
+    def __init__(self, fields: dict[str, Field], name: str | None = None, description: str | None = None,
+                 closed: bool = True, also: dict[str, Any] | None = None) -> None:
+        self.fields, self.name, self.description, self.closed = fields, name, description, closed
+        self.also = also or {}
+        self.required = [key for key, declared in fields.items() if declared.required]
 
     def definition(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
@@ -128,16 +120,14 @@ class Object(Shape):
         return (declared.shape for declared in self.fields.values())
 
 
-@dataclass(frozen=True)
 class Array(Shape):
     """A JSON array of `min_items` to `max_items` (None: any number) items; item `i` is named
     `item_field(i)`, or `<array>[i]` when no naming is given."""
 
-    items: Shape
-    min_items: int = 0
-    max_items: int | None = None
-    item_field: Callable[[int], str] | None = None
-    description: str | None = None
+    def __init__(self, items: Shape, min_items: int = 0, max_items: int | None = None,
+                 item_field: Callable[[int], str] | None = None, description: str | None = None) -> None:
+        self.items, self.min_items, self.max_items = items, min_items, max_items
+        self.item_field, self.description = item_field, description
 
     def definition(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "array", "items": self.items.schema()}
@@ -166,14 +156,11 @@ class Array(Shape):
         return iter((self.items,))
 
 
-@dataclass(frozen=True)
 class Either(Shape):
     """One of two objects, told apart by whether `key` is in the value."""
 
-    key: str
-    with_key: Object
-    without_key: Object
-    name: str | None = None
+    def __init__(self, key: str, with_key: Object, without_key: Object, name: str | None = None) -> None:
+        self.key, self.with_key, self.without_key, self.name = key, with_key, without_key, name
 
     def definition(self) -> dict[str, Any]:
         return {"oneOf": [self.without_key.schema(), self.with_key.schema()]}
@@ -188,11 +175,11 @@ class Either(Shape):
         return iter((self.without_key, self.with_key))
 
 
-@dataclass(frozen=True)
 class OneOf(Shape):
     """Exactly one of `options` fits (a response that is one record or a batch of them)."""
 
-    options: tuple[Shape, ...]
+    def __init__(self, options: tuple[Shape, ...]) -> None:
+        self.options = options
 
     def definition(self) -> dict[str, Any]:
         return {"oneOf": [option.schema() for option in self.options]}

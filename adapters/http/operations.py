@@ -3,8 +3,7 @@ and the OpenAPI document describes the same ones (adapters/http/openapi.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from adapters.http.contract import Array, Documented, OneOf, Shape
 from adapters.http.metrics import FAMILIES as METRIC_FAMILIES
@@ -28,8 +27,7 @@ TEXT = Documented({"type": "string"})
 BODY_PROBLEMS = (MALFORMED, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE)
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     """One method on one path. `path` is the template logs and metrics name it by; `route` is
     Starlette's, where it differs. A 500 can answer any operation, and a 401 any that needs the
     API key (when one is configured): neither is listed in `problems`."""

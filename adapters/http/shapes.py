@@ -49,14 +49,13 @@ PREDICTION_ID = Documented(
 STRICT = Boolean(False, "Unknown observation keys are errors.")
 
 
-@dataclass(frozen=True)
 class RequestShapes:
     """The bodies of POST /predict and POST /update, for one model and the configured limits."""
 
-    predict: Either
-    update: Object
-    # Named in the schemas of strict: true requests, checked by the service.
-    strict_observation: Documented
+    def __init__(self, predict: Either, update: Object, strict_observation: Documented) -> None:
+        self.predict, self.update = predict, update
+        # Named in the schemas of strict: true requests, checked by the service.
+        self.strict_observation = strict_observation
 
     @classmethod
     def of(cls, model: Model, max_batch: int, max_string_length: int) -> RequestShapes:
