@@ -58,6 +58,8 @@ class Documented(Shape):
 
 
 class Boolean(Shape):
+    """true or false, and nothing that merely looks like one (`"yes"`, 1)."""
+
     def __init__(self, default: bool, description: str) -> None:
         self.default, self.description = default, description
 
