@@ -79,7 +79,7 @@ class Api:
         from adapters.http.openapi import openapi_document, render_html
 
         document = openapi_document(
-            self.service.model, self.operations, self.shapes,
+            self.service.model, self.operations,
             max_body_bytes=self.max_body_bytes, auth_enabled=self.guard.enabled,
         )
         return json_bytes(document), render_html(document)

@@ -81,13 +81,14 @@ class Object(Shape):
     """A JSON object of named fields; with `closed`, no other key is allowed.
 
     `also` is added to the schema as it is: JSON Schema the checks here leave to the service
-    (what `strict: true` means for the observation, say).
+    (what `strict: true` means for the observation, say); `mentions` are the named shapes it
+    refers to, so that the document has them too.
     """
 
     def __init__(self, fields: dict[str, Field], name: str | None = None, description: str | None = None,
-                 closed: bool = True, also: dict[str, Any] | None = None) -> None:
+                 closed: bool = True, also: dict[str, Any] | None = None, mentions: tuple[Shape, ...] = ()) -> None:
         self.fields, self.name, self.description, self.closed = fields, name, description, closed
-        self.also = also or {}
+        self.also, self.mentions = also or {}, mentions
         self.required = [key for key, declared in fields.items() if declared.required]
 
     def definition(self) -> dict[str, Any]:
@@ -119,7 +120,8 @@ class Object(Shape):
         return errors
 
     def parts(self) -> Iterator[Shape]:
-        return (declared.shape for declared in self.fields.values())
+        yield from (declared.shape for declared in self.fields.values())
+        yield from self.mentions
 
 
 class Array(Shape):

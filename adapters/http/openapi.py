@@ -19,7 +19,6 @@ from adapters.http.contract import components
 from adapters.http.operations import JSON, Operation
 from adapters.http.problems import AUTH_CHALLENGE, INTERNAL, PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, UNAUTHORIZED
 from adapters.http.responses import PROBLEM
-from adapters.http.shapes import RequestShapes
 from core.model import Model
 
 TITLE = "sklearn-serve"
@@ -35,15 +34,14 @@ REQUEST_ID = {
 
 
 def openapi_document(
-    model: Model, served: Sequence[Operation], shapes: RequestShapes, *, max_body_bytes: int, auth_enabled: bool
+    model: Model, served: Sequence[Operation], *, max_body_bytes: int, auth_enabled: bool
 ) -> dict[str, Any]:
     """The document of the `served` operations, for `model` and the configured limits."""
     paths: dict[str, dict[str, Any]] = {}
     for operation in served:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation, auth_enabled)
     problem_list = "\n".join(f"- `{p.uri}` ({p.status}) {p.title}: {p.meaning}" for p in PROBLEM_TYPES)
-    named = [op.request for op in served if op.request] + [shapes.strict_observation]
-    named += [op.body for op in served] + [PROBLEM]
+    named = [op.request for op in served if op.request] + [op.body for op in served] + [PROBLEM]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {

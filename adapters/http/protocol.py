@@ -16,11 +16,10 @@ One write: uvicorn writes a response's head at `http.response.start` and its bod
 `http.response.body`, two `write()` calls and, with TCP_NODELAY (adapters/serve.py), two
 segments and two wake-ups of the client for a prediction of about 600 bytes. The connection's
 transport here holds a head back until the next write joins it, or until the event loop turns
-(an empty or streamed body). Measured against uvicorn's own writes in the same run: 1.044 of
-its throughput on this session's machine, 0.89-0.96 on the previous session's, which is why it
-was once taken out (docs/performance.md); with it the service is within 5 % of before the
-renovation here. tests/http/test_protocol.py counts the segments of each answer with the
-client's kernel, so an upgrade of uvicorn that writes differently fails there.
+(an empty or streamed body). It is kept for what it measured against uvicorn's own writes in the
+same run (docs/performance.md: a gain on one machine, none on another); tests/http/test_protocol.py
+counts the segments of each answer with the client's kernel, so an upgrade of uvicorn that
+writes differently fails there.
 
 Everything else is uvicorn's.
 """

@@ -52,10 +52,8 @@ STRICT = Boolean(False, "Unknown observation keys are errors.")
 class RequestShapes:
     """The bodies of POST /predict and POST /update, for one model and the configured limits."""
 
-    def __init__(self, predict: Either, update: Object, strict_observation: Documented) -> None:
+    def __init__(self, predict: Either, update: Object) -> None:
         self.predict, self.update = predict, update
-        # Named in the schemas of strict: true requests, checked by the service.
-        self.strict_observation = strict_observation
 
     @classmethod
     def of(cls, model: Model, max_batch: int, max_string_length: int) -> RequestShapes:
@@ -74,6 +72,7 @@ class RequestShapes:
             {"id": Field(PREDICTION_ID), "observation": Field(observation), "strict": Field(STRICT, required=False)},
             name="SinglePredictRequest",
             also={"if": when_strict, "then": {"properties": {"observation": strict_observation.schema()}}},
+            mentions=(strict_observation,),
         )
         item = Object({"id": Field(PREDICTION_ID), "observation": Field(observation)})
         batch = Object(
@@ -87,12 +86,13 @@ class RequestShapes:
                 "then": {"properties": {"observations": {"items": {"properties": {
                     "observation": strict_observation.schema()}}}}},
             },
+            mentions=(strict_observation,),
         )
         update = Object(
             {"id": Field(PREDICTION_ID), "true_class": Field(Documented({"enum": [0, 1, False, True]}))},
             name="UpdateRequest",
         )
-        return cls(Either("observations", batch, single, name="PredictRequest"), update, strict_observation)
+        return cls(Either("observations", batch, single, name="PredictRequest"), update)
 
     def predict_call(self, body: Any) -> PredictCall:
         """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""

@@ -148,14 +148,19 @@ def _data_segments_received(sock: socket.socket) -> int:
 
 
 def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    def more() -> bytes:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection before answering in full"
+        return chunk
+
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        data += more()
     head, _, body = data.partition(b"\r\n\r\n")
     headers = dict(line.lower().split(b":", 1) for line in head.split(b"\r\n")[1:])
     length = int(headers[b"content-length"])
     while len(body) < length:
-        body += sock.recv(65536)
+        body += more()
     return head, body
 
 
