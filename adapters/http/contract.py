@@ -180,7 +180,8 @@ class Either(Shape):
 
 
 class OneOf(Shape):
-    """Exactly one of `options` fits (a response that is one record or a batch of them)."""
+    """One of `options` (a response that is one record or a batch of them; their required
+    fields tell them apart, as the document's oneOf needs)."""
 
     def __init__(self, options: tuple[Shape, ...]) -> None:
         self.options = options
@@ -205,7 +206,10 @@ def components(*shapes: Shape) -> dict[str, dict[str, Any]]:
         shape = pending.pop()
         if shape.name:
             definition = shape.definition()
-            if found.setdefault(shape.name, definition) != definition:
-                raise ValueError(f"two different shapes are named {shape.name}")
+            if shape.name in found:
+                if found[shape.name] != definition:
+                    raise ValueError(f"two different shapes are named {shape.name}")
+                continue  # its parts are found already
+            found[shape.name] = definition
         pending.extend(reversed(list(shape.parts())))
     return found
