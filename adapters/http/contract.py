@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from core.errors import FieldError
+from core.errors import FieldError, InvalidRequest
 
 REF = "#/components/schemas/"
 
@@ -32,6 +32,12 @@ class Shape:
     def problems(self, value: Any, field_name: str) -> list[FieldError]:
         """What is wrong with `value` at `field_name`; empty when it fits."""
         raise NotImplementedError
+
+    def check(self, value: Any) -> None:
+        """InvalidRequest naming every bad field of the request body `value`, if it has any."""
+        errors = self.problems(value, "")
+        if errors:
+            raise InvalidRequest(errors)
 
     def parts(self) -> Iterator[Shape]:
         """The shapes this one is made of (to find the named ones)."""

@@ -96,9 +96,7 @@ class RequestShapes:
 
     def predict_call(self, body: Any) -> PredictCall:
         """`{"id", "observation"[, "strict"]}` or `{"observations": [{"id", "observation"}, ...][, "strict"]}`."""
-        errors = self.predict.problems(body, "")
-        if errors:
-            raise InvalidRequest(errors)
+        self.predict.check(body)
         strict = body.get("strict", False)
         if "observations" in body:
             return PredictCall([(item["id"], item["observation"]) for item in body["observations"]], strict, True)
@@ -106,9 +104,7 @@ class RequestShapes:
 
     def update_call(self, body: Any) -> tuple[Any, Any]:
         """`{"id": ..., "true_class": ...}` as (id, true_class), values for the service to check."""
-        errors = self.update.problems(body, "")
-        if errors:
-            raise InvalidRequest(errors)
+        self.update.check(body)
         return body["id"], body["true_class"]
 
 
